@@ -1,0 +1,5 @@
+import sys
+
+from maku.cli import main
+
+sys.exit(main())
