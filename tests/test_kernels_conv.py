@@ -1,0 +1,195 @@
+"""maku.kernels.conv against ONNX Runtime's Conv (NCHW/OIHW there, NHWC/HWIO here)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ort_helpers import assert_close, nchw_to_nhwc, nhwc_to_nchw, oihw_to_hwio, run_node
+
+from maku.kernels.conv import Conv2d, conv2d, conv2d_output_shape, same_pads
+
+ACTIVATIONS = {
+    "Relu": ({}, 0.0, 0.0),
+    "Clip": ({"min": 0.0, "max": 6.0}, 0.0, 6.0),
+    "HardSigmoid": ({"alpha": 0.3, "beta": 0.4}, 0.3, 0.4),
+    "HardSwish": ({}, 0.0, 0.0),
+    "Sigmoid": ({}, 0.0, 0.0),
+}
+
+
+def ort_activation(y: np.ndarray, kind: str | None) -> np.ndarray:
+    """The activation `kind` applied by ONNX Runtime (Clip's bounds as inputs, as in opset >= 11)."""
+    if kind is None:
+        return y
+    attrs, lo, hi = ACTIVATIONS[kind]
+    if kind == "Clip":
+        return run_node("Clip", {"X": y, "min": np.float32(lo), "max": np.float32(hi)})[0]
+    return run_node(kind, {"X": y}, **attrs)[0]
+
+
+def ort_conv(x, w_oihw, bias, strides, pads, dilations, groups) -> np.ndarray:
+    """ONNX Runtime's Conv on NHWC input, returned as NHWC."""
+    inputs = {"X": nhwc_to_nchw(x), "W": w_oihw}
+    if bias is not None:
+        inputs["B"] = bias
+    y = run_node(
+        "Conv", inputs, strides=list(strides), pads=list(pads), dilations=list(dilations), group=groups
+    )
+    return nchw_to_nhwc(y[0])
+
+
+def random_conv(rng, n, cin, h, w, cout, k, groups, with_bias=True):
+    """Random NHWC input, OIHW weight and bias for a conv."""
+    x = rng.standard_normal((n, h, w, cin), dtype=np.float32)
+    w_oihw = rng.standard_normal((cout, cin // groups, *k), dtype=np.float32)
+    bias = rng.standard_normal(cout, dtype=np.float32) if with_bias else None
+    return x, w_oihw, bias
+
+
+# (N, Cin, H, W, Cout, kernel, strides, pads, dilations, groups, expected path)
+CASES = [
+    (2, 8, 5, 7, 16, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, "gemm"),
+    (1, 8, 7, 7, 4, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, "im2col"),
+    (1, 4, 6, 6, 4, (1, 1), (1, 1), (1, 0, 0, 1), (1, 1), 1, "im2col"),
+    (2, 3, 9, 7, 5, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "im2col"),
+    (1, 3, 11, 11, 8, (3, 3), (2, 2), (0, 1, 1, 0), (1, 1), 1, "im2col"),
+    (1, 5, 13, 10, 6, (5, 5), (2, 1), (2, 2, 2, 2), (1, 1), 1, "im2col"),
+    (2, 4, 9, 9, 3, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, "im2col"),
+    (1, 3, 15, 15, 8, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, "im2col"),
+    (1, 2, 5, 6, 3, (3, 2), (1, 2), (0, 0, 0, 0), (1, 1), 1, "im2col"),
+    (3, 6, 9, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, "depthwise"),
+    (1, 8, 11, 11, 8, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 8, "depthwise"),
+    (1, 8, 12, 12, 8, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8, "depthwise"),
+    (2, 5, 10, 9, 5, (5, 5), (1, 2), (2, 1, 2, 3), (1, 1), 5, "depthwise"),
+    (1, 4, 9, 9, 4, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 4, "depthwise"),
+    (1, 4, 7, 7, 4, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4, "depthwise"),
+    (1, 4, 7, 7, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4, "im2col"),
+    (2, 8, 7, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "im2col"),
+    (1, 8, 9, 9, 12, (3, 3), (2, 2), (1, 0, 1, 0), (1, 2), 4, "im2col"),
+    (1, 8, 6, 6, 8, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4, "im2col"),
+]
+
+
+@pytest.mark.parametrize("n,cin,h,w,cout,k,strides,pads,dil,groups,path", CASES)
+def test_conv2d_matches_onnxruntime(n, cin, h, w, cout, k, strides, pads, dil, groups, path):
+    x, w_oihw, bias = random_conv(np.random.default_rng(0), n, cin, h, w, cout, k, groups)
+    conv = Conv2d(
+        oihw_to_hwio(w_oihw), bias, x.shape, strides=strides, pads=pads, dilations=dil, groups=groups
+    )
+    assert conv.path == path
+    out = np.full(conv.out_shape, np.nan, np.float32)
+    conv.run(x, out)
+    assert_close(out, ort_conv(x, w_oihw, bias, strides, pads, dil, groups))
+
+
+@pytest.mark.parametrize("kind", [None, *ACTIVATIONS])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[10], CASES[16]], ids=lambda c: c[-1])
+def test_fused_activation_and_residual(kind, case):
+    n, cin, h, w, cout, k, strides, pads, dil, groups, _ = case
+    rng = np.random.default_rng(1)
+    x, w_oihw, bias = random_conv(rng, n, cin, h, w, cout, k, groups)
+    _, lo, hi = ACTIVATIONS.get(kind, ({}, 0.0, 0.0))
+    shape = conv2d_output_shape(x.shape, (*k, cin // groups, cout), strides, pads, dil)
+    residual = rng.standard_normal(shape, dtype=np.float32)
+    got = conv2d(
+        x,
+        oihw_to_hwio(w_oihw),
+        bias,
+        strides=strides,
+        pads=pads,
+        dilations=dil,
+        groups=groups,
+        activation=kind,
+        alpha=lo,
+        beta=hi,
+        residual=residual,
+    )
+    expected = ort_activation(ort_conv(x, w_oihw, bias, strides, pads, dil, groups), kind) + residual
+    assert_close(got, expected)
+
+
+def test_conv2d_without_bias_writes_into_out():
+    x, w_oihw, _ = random_conv(np.random.default_rng(2), 1, 4, 6, 6, 4, (3, 3), 1, with_bias=False)
+    out = np.empty((1, 6, 6, 4), np.float32)
+    got = conv2d(x, oihw_to_hwio(w_oihw), pads=(1, 1, 1, 1), out=out)
+    assert got is out
+    assert_close(out, ort_conv(x, w_oihw, None, (1, 1), (1, 1, 1, 1), (1, 1), 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 2),
+    cin_g=st.integers(1, 3),
+    cout_g=st.integers(1, 3),
+    groups=st.sampled_from([1, 2, 3]),
+    hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    strides=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    pads=st.tuples(*[st.integers(0, 2)] * 4),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_random_shapes(n, cin_g, cout_g, groups, hw, k, strides, dil, pads, seed):
+    cin, cout = cin_g * groups, cout_g * groups
+    w_shape = (*k, cin_g, cout)
+    oh, ow = conv2d_output_shape((n, *hw, cin), w_shape, strides, pads, dil)[1:3]
+    if oh < 1 or ow < 1 or min(pads[0], pads[2]) >= k[0] or min(pads[1], pads[3]) >= k[1]:
+        return
+    x, w_oihw, bias = random_conv(np.random.default_rng(seed), n, cin, *hw, cout, k, groups)
+    got = conv2d(x, oihw_to_hwio(w_oihw), bias, strides=strides, pads=pads, dilations=dil, groups=groups)
+    assert_close(got, ort_conv(x, w_oihw, bias, strides, pads, dil, groups))
+
+
+@pytest.mark.parametrize(
+    "case,kind",
+    [(CASES[0], "HardSwish"), (CASES[3], "Relu"), (CASES[10], "HardSwish"), (CASES[17], "Clip")],
+    ids=["gemm", "im2col", "depthwise", "grouped"],
+)
+def test_prepared_run_allocates_little(case, kind):
+    """run() uses scratch made in __init__: the traced peak (numpy's fixed ~32 KB ufunc buffer for
+    the broadcast bias add) stays far below one output's size."""
+    _, cin, _, _, cout, k, strides, pads, dil, groups, _ = case
+    x, w_oihw, bias = random_conv(np.random.default_rng(3), 4, cin * 4, 64, 64, cout * 4, k, groups)
+    conv = Conv2d(
+        oihw_to_hwio(w_oihw),
+        bias,
+        x.shape,
+        strides=strides,
+        pads=pads,
+        dilations=dil,
+        groups=groups,
+        activation=kind,
+        alpha=0.0,
+        beta=6.0,
+        has_residual=True,
+    )
+    out = np.empty(conv.out_shape, np.float32)
+    residual = np.ones(conv.out_shape, np.float32)
+    conv.run(x, out, residual)
+    tracemalloc.start()
+    conv.run(x, out, residual)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < out.nbytes / 10, f"peak {peak} bytes for an output of {out.nbytes}"
+
+
+def test_run_rejects_other_shapes():
+    conv = Conv2d(np.ones((1, 1, 2, 3), np.float32), None, (1, 4, 4, 2))
+    with pytest.raises(ValueError, match="prepared for"):
+        conv.run(np.ones((2, 4, 4, 2), np.float32), np.empty((2, 4, 4, 3), np.float32))
+
+
+@pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize("hw,k,s,d", [((7, 8), (3, 3), (2, 2), (1, 1)), ((6, 5), (4, 2), (1, 3), (1, 1))])
+def test_same_pads_match_onnxruntime_auto_pad(mode, hw, k, s, d):
+    x, w_oihw, _ = random_conv(np.random.default_rng(4), 1, 2, *hw, 3, k, 1, with_bias=False)
+    pads = same_pads(hw, k, s, d, mode)
+    y = run_node(
+        "Conv", {"X": nhwc_to_nchw(x), "W": w_oihw}, auto_pad=mode, strides=list(s), dilations=list(d)
+    )
+    got = conv2d(x, oihw_to_hwio(w_oihw), strides=s, pads=pads, dilations=d)
+    assert_close(got, nchw_to_nhwc(y[0]))
