@@ -11,12 +11,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .activation import apply_activation
-
-Pair = tuple[int, int]
-Pads = tuple[int, int, int, int]
+from .windows import Padder, Pads, Pair, sliding_windows
 
 
 def _out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
@@ -46,32 +43,6 @@ def same_pads(in_hw: Pair, kernel: Pair, strides: Pair, dilations: Pair, mode: s
         begins.append(total // 2 if mode == "SAME_UPPER" else total - total // 2)
         ends.append(total - begins[-1])
     return (begins[0], begins[1], ends[0], ends[1])
-
-
-def sliding_windows(xp: np.ndarray, kernel: Pair, strides: Pair, dilations: Pair, out_hw: Pair) -> np.ndarray:
-    """A read-only (N, OH, OW, KH, KW, C) view of the windows of an already padded NHWC array."""
-    sn, sh, sw, sc = xp.strides
-    shape = (xp.shape[0], *out_hw, *kernel, xp.shape[3])
-    strides_bytes = (sn, sh * strides[0], sw * strides[1], sh * dilations[0], sw * dilations[1], sc)
-    return as_strided(xp, shape, strides_bytes, writeable=False)
-
-
-class _Padder:
-    """Copies an NHWC input into the interior of a zero-bordered buffer allocated once."""
-
-    def __init__(self, x_shape: tuple[int, ...], pads: Pads, dtype: np.dtype) -> None:
-        n, h, w, c = x_shape
-        top, left, bottom, right = pads
-        self.needed = any(pads)
-        self.buffer = np.zeros((n, h + top + bottom, w + left + right, c), dtype) if self.needed else None
-        self.interior = (slice(None), slice(top, top + h), slice(left, left + w)) if self.needed else None
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """The padded input (the same buffer every call), or `x` itself when there are no pads."""
-        if not self.needed:
-            return x
-        self.buffer[self.interior] = x
-        return self.buffer
 
 
 def _choose_path(w_shape: tuple[int, ...], cin: int, strides: Pair, pads: Pads, groups: int) -> str:
@@ -117,7 +88,7 @@ class Conv2d:
         self.has_residual = has_residual
         self.act_scratch = np.empty(self.out_shape, w_hwio.dtype) if activation == "HardSwish" else None
         self.path = _choose_path(w_hwio.shape, cin, self.strides, tuple(pads), groups)
-        self.padder = _Padder(self.x_shape, tuple(pads), w_hwio.dtype)
+        self.padder = Padder(self.x_shape, tuple(pads), w_hwio.dtype)
         if self.path == "gemm":
             self._prepare_gemm(w_hwio)
         elif self.path == "depthwise":
