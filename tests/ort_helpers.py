@@ -17,6 +17,26 @@ from onnx import helper
 OPSET = 18
 
 
+# fused-activation kinds -> (ONNX attributes, maku alpha, maku beta)
+ACTIVATIONS = {
+    "Relu": ({}, 0.0, 0.0),
+    "Clip": ({}, 0.0, 6.0),
+    "HardSigmoid": ({"alpha": 0.3, "beta": 0.4}, 0.3, 0.4),
+    "HardSwish": ({}, 0.0, 0.0),
+    "Sigmoid": ({}, 0.0, 0.0),
+}
+
+
+def ort_activation(y: np.ndarray, kind: str | None) -> np.ndarray:
+    """The activation `kind` applied by ONNX Runtime (Clip's bounds as inputs, as in opset >= 11)."""
+    if kind is None:
+        return y
+    attrs, lo, hi = ACTIVATIONS[kind]
+    if kind == "Clip":
+        return run_node("Clip", {"X": y, "min": np.float32(lo), "max": np.float32(hi)})[0]
+    return run_node(kind, {"X": y}, **attrs)[0]
+
+
 def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (N, H, W, C), contiguous."""
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))

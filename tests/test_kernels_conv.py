@@ -8,27 +8,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ort_helpers import assert_close, nchw_to_nhwc, nhwc_to_nchw, oihw_to_hwio, run_node
+from ort_helpers import (
+    ACTIVATIONS,
+    assert_close,
+    nchw_to_nhwc,
+    nhwc_to_nchw,
+    oihw_to_hwio,
+    ort_activation,
+    run_node,
+)
 
 from maku.kernels.conv import Conv2d, conv2d, conv2d_output_shape, same_pads
-
-ACTIVATIONS = {
-    "Relu": ({}, 0.0, 0.0),
-    "Clip": ({"min": 0.0, "max": 6.0}, 0.0, 6.0),
-    "HardSigmoid": ({"alpha": 0.3, "beta": 0.4}, 0.3, 0.4),
-    "HardSwish": ({}, 0.0, 0.0),
-    "Sigmoid": ({}, 0.0, 0.0),
-}
-
-
-def ort_activation(y: np.ndarray, kind: str | None) -> np.ndarray:
-    """The activation `kind` applied by ONNX Runtime (Clip's bounds as inputs, as in opset >= 11)."""
-    if kind is None:
-        return y
-    attrs, lo, hi = ACTIVATIONS[kind]
-    if kind == "Clip":
-        return run_node("Clip", {"X": y, "min": np.float32(lo), "max": np.float32(hi)})[0]
-    return run_node(kind, {"X": y}, **attrs)[0]
 
 
 def ort_conv(x, w_oihw, bias, strides, pads, dilations, groups) -> np.ndarray:
