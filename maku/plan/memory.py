@@ -43,8 +43,8 @@ class MemoryPlan:
         over = self.arena_bytes / self.lower_bound if self.lower_bound else 1.0
         saved = self.total_bytes / self.arena_bytes if self.arena_bytes else 1.0
         return (
-            f"arena {_mib(self.arena_bytes)} ({over:.2f}x the lower bound {_mib(self.lower_bound)}; "
-            f"{saved:.2f}x smaller than no reuse, {_mib(self.total_bytes)})"
+            f"arena {_human(self.arena_bytes)} ({over:.2f}x the lower bound {_human(self.lower_bound)}; "
+            f"{saved:.2f}x smaller than no reuse, {_human(self.total_bytes)})"
         )
 
 
@@ -103,12 +103,12 @@ def compute_lifetimes(
         if name in lives:
             lives[name].last = len(steps)
 
-    io = set(graph_inputs) | set(graph_outputs)
     overwritten: set[str] = set()
     for i, pairs in sorted((inplace_candidates or {}).items()):
         for out, inp in pairs:
             o, x = lives.get(out), lives.get(inp)
-            # x must be read at step i for the last time (first < i == last) and not already taken.
+            # Step i must be x's last reader (so x is no graph input or output, which live to n_steps)
+            # and x must not be taken over by another output of step i already.
             if (
                 o is not None
                 and x is not None
@@ -116,7 +116,6 @@ def compute_lifetimes(
                 and o.inplace_of is None
                 and x.first < i == x.last
                 and o.nbytes == x.nbytes
-                and inp not in io
                 and inp not in overwritten
             ):
                 o.inplace_of = inp
@@ -233,5 +232,6 @@ def _best_fit(block: _Block, placed: list[_Block]) -> int:
     return end if best < 0 else best
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.2f} MiB"
+def _human(n: int) -> str:
+    """Bytes in B, KiB or MiB."""
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 2**20 else f"{n / 2**20:.2f} MiB"
