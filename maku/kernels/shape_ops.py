@@ -43,9 +43,15 @@ def gather(x: np.ndarray, indices: np.ndarray, axis: int = 0, out: np.ndarray | 
     return np.take(x, indices, axis=axis, out=out)
 
 
+_INT_MAX_SENTINELS = (np.iinfo(np.int32).max, np.iinfo(np.int64).max)
+
+
 def _slice_bounds(start: int, end: int, step: int, dim: int) -> builtins.slice:
     """One axis of ONNX Slice: negative starts/ends count from the end, then clamp to
-    [0, dim] (step > 0) or [-1, dim-1] (step < 0), which also absorbs INT64 max/min sentinels."""
+    [0, dim] (step > 0) or [-1, dim-1] (step < 0). As in ONNX Runtime, an INT32/INT64 max end with
+    a negative step means "through the first element"."""
+    if step < 0 and end in _INT_MAX_SENTINELS:
+        end = -1 - dim
     start, end = (v + dim if v < 0 else v for v in (start, end))
     low, high = (0, dim) if step > 0 else (-1, dim - 1)
     start = min(max(start, 0), high)
