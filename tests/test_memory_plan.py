@@ -199,20 +199,44 @@ def test_empty_plan_and_report():
     assert p.report() == "arena 384 B (1.00x the lower bound 384 B; 1.17x smaller than no reuse, 448 B)"
 
 
+ONE_STEP = [(["x"], ["y"])]  # y = op(x)
+
+
 @pytest.mark.parametrize(
-    "steps, nbytes, outputs, message",
+    "steps, nbytes, inputs, message",
     [
-        ([(["x"], ["y"])], {"x": 64, "y": -4}, ["y"], "'y' has a negative size"),
-        ([(["x", "ghost"], ["y"])], {"x": 64, "ghost": 64, "y": 64}, ["y"], "reads tensor 'ghost'"),
-        ([(["y"], ["z"]), (["x"], ["y"])], {"x": 64, "y": 64, "z": 64}, ["z"], "reads tensor 'y'"),
-        ([(["x"], ["y"]), (["x"], ["y"])], {"x": 64, "y": 64}, ["y"], "'y' is written twice"),
-        ([([], ["x"])], {"x": 64}, ["x"], "'x' is written twice: by a graph input"),
-        ([(["x"], ["y"])], {"x": 64, "y": 64, "z": 64}, ["z"], "graph output 'z' is not written"),
+        (ONE_STEP, {"x": 64, "y": -4}, ["x"], "'y' has a negative size"),
+        ([(["x", "ghost"], ["y"])], {"x": 64, "ghost": 64, "y": 64}, ["x"], "step 0 reads tensor 'ghost'"),
+        (
+            [(["x", "z"], ["y"]), (["x"], ["z"])],
+            {"x": 64, "y": 64, "z": 64},
+            ["x"],
+            "step 0 reads tensor 'z'",
+        ),
+        (
+            [(["x"], ["y"]), (["x"], ["y"])],
+            {"x": 64, "y": 64},
+            ["x"],
+            "'y' is written twice: by step 0 and by step 1",
+        ),
+        (ONE_STEP, {"x": 64, "y": 64}, ["x", "y"], "'y' is written twice: by a graph input and by step 0"),
+        (
+            ONE_STEP,
+            {"x": 64, "y": 64},
+            ["x", "x"],
+            "'x' is written twice: by a graph input and by a graph input",
+        ),
+        (ONE_STEP, {"x": 64, "y": 64}, [], "step 0 reads tensor 'x'"),
     ],
 )
-def test_errors_name_the_tensor(steps, nbytes, outputs, message):
+def test_errors_name_the_tensor(steps, nbytes, inputs, message):
     with pytest.raises(PlanError, match=message):
-        compute_lifetimes(steps, ["x"], outputs, nbytes)
+        compute_lifetimes(steps, inputs, ["y"], nbytes)
+
+
+def test_unwritten_graph_output_is_an_error():
+    with pytest.raises(PlanError, match="graph output 'z' is not written by any step"):
+        compute_lifetimes(ONE_STEP, ["x"], ["y", "z"], {"x": 64, "y": 64, "z": 64})
 
 
 def test_bad_inplace_link_is_refused():

@@ -80,8 +80,8 @@ def compute_lifetimes(
 
     def write(name: str, step: int) -> None:
         if name in lives:
-            earlier = "a graph input" if lives[name].first < 0 else f"step {lives[name].first}"
-            raise PlanError(f"tensor {name!r} is written twice: by {earlier} and by step {step}")
+            by = [f"step {s}" if s >= 0 else "a graph input" for s in (lives[name].first, step)]
+            raise PlanError(f"tensor {name!r} is written twice: by {by[0]} and by {by[1]}")
         lives[name] = TensorLife(name, nbytes[name], step, step)
 
     for name in graph_inputs:
