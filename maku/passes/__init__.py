@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from maku.ir.graph import Graph
 from maku.passes.eliminate import eliminate_dead_code, eliminate_identities
 from maku.passes.fold_batchnorm import fold_batchnorm
 from maku.passes.fold_constants import fold_constants
-from maku.passes.fuse_activation import fuse_activations
+from maku.passes.fuse_epilogue import fuse_epilogues
 from maku.passes.fuse_hardswish import fuse_hardswish
 from maku.passes.gemm import recognize_gemm
 from maku.passes.layout import to_channels_last
@@ -25,7 +25,7 @@ PIPELINE: list[Pass] = [
     to_channels_last,
     cancel_transposes,
     recognize_gemm,
-    fuse_activations,
+    fuse_epilogues,
     eliminate_dead_code,
 ]
 

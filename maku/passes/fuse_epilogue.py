@@ -1,11 +1,13 @@
-"""Fuse what follows a maku.Conv / maku.Gemm into it: one activation, then a residual Add.
+"""Fuse a conv's epilogue into it: a constant bias Add, one activation, then a residual Add.
 
-conv → Relu | Clip(const, const) | HardSigmoid | HardSwish | Sigmoid becomes one node with
+conv → Add(conv, constant per-channel bias) folds into the conv's bias; conv → Relu | Clip(const, const) | HardSigmoid | HardSwish | Sigmoid becomes one node with
 `activation` set; conv → Add(conv, skip) of the same shape becomes the conv's 4th input
 (y = act(conv(x) + bias) + residual), so the kernel writes each output element once.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from maku.ir.graph import Graph, Node
 from maku.ir.ops import resolved_attrs
@@ -15,9 +17,10 @@ from maku.passes.fuse_hardswish import scalar
 FUSABLE = ("Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid")
 
 
-def fuse_activations(graph: Graph) -> Graph:
+def fuse_epilogues(graph: Graph) -> Graph:
     for node in list(graph.nodes):
         if node.op in ("maku.Conv", "maku.Gemm"):
+            _fuse_bias(graph, node)
             _fuse_activation(graph, node)
     for node in list(graph.nodes):
         if node.op == "maku.Conv":
@@ -32,6 +35,24 @@ def _single_reader(graph: Graph, node: Node) -> Node | None:
     if len(readers) != 1 or out in graph.output_names:
         return None
     return readers[0]
+
+
+def _fuse_bias(graph: Graph, node: Node) -> None:
+    """conv(x) + c with c a constant of one value per output channel: add c to the bias."""
+    add = _single_reader(graph, node)
+    if add is None or add.op != "Add" or node.attrs.get("activation") or len(node.inputs) > 3:
+        return
+    out = node.outputs[0]
+    const = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+    c = graph.constants.get(const)
+    channels = graph.constants[node.inputs[1]].shape[-1] if node.op == "maku.Conv" else None
+    if c is None or channels is None or c.size not in (1, channels) or c.shape[-1] != c.size and c.size != 1:
+        return
+    old = graph.constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else 0.0
+    bias = graph.fresh_name(f"{node.name}_bias")
+    graph.constants[bias] = (np.broadcast_to(c.reshape(-1), (channels,)) + old).astype(np.float32)
+    node.inputs = node.inputs[:2] + [bias]
+    bypass(graph, add, out)
 
 
 def _fuse_activation(graph: Graph, node: Node) -> None:
