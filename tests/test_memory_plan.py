@@ -319,7 +319,7 @@ def test_random_dags_run_in_the_arena_as_on_fresh_arrays(graph, seed, reuse):
     rng = np.random.default_rng(seed)
     feeds = {name: rng.uniform(-2, 2, sizes[name]).astype(np.float32) for name in inputs}
     steps = [(ins, [out]) for _, out, ins in program]
-    # Every op offers its inputs; the planner must refuse cat and half (sizes differ) by itself.
+    # Every op offers its inputs; the planner must refuse cat and half by size (half of 1 element is safe).
     candidates = {i: [(out, x) for x in ins] for i, (_, out, ins) in enumerate(program)}
     nbytes = {name: 4 * n for name, n in sizes.items()}
     lives = compute_lifetimes(steps, inputs, outputs, nbytes, candidates)
