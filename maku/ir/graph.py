@@ -203,7 +203,7 @@ class Graph:
         for n in self.nodes:
             n.inputs = [new if i == old else i for i in n.inputs]
 
-    def copy(self) -> "Graph":
+    def copy(self) -> Graph:
         """A deep copy of the structure; constant arrays are shared (they are never mutated)."""
         g = Graph(
             nodes=[Node(n.op, n.name, list(n.inputs), list(n.outputs), copy.copy(n.attrs)) for n in self.nodes],

@@ -8,8 +8,9 @@ on NHWC tensors. Opset differences are resolved by the importer, so each op has 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,7 @@ one copy (they are rare after optimization: shape chains are folded away).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
