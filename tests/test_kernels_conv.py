@@ -51,12 +51,14 @@ CASES = [
     (2, 4, 9, 9, 3, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, "im2col"),
     (1, 3, 15, 15, 8, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, "im2col"),
     (1, 2, 5, 6, 3, (3, 2), (1, 2), (0, 0, 0, 0), (1, 1), 1, "im2col"),
-    (3, 6, 9, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, "depthwise"),
+    (3, 6, 9, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, "depthwise_rows"),
     (1, 8, 11, 11, 8, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 8, "depthwise"),
     (1, 8, 12, 12, 8, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 8, "depthwise"),
     (2, 5, 10, 9, 5, (5, 5), (1, 2), (2, 1, 2, 3), (1, 1), 5, "depthwise"),
-    (1, 4, 9, 9, 4, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 4, "depthwise"),
-    (1, 4, 7, 7, 4, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4, "depthwise"),
+    (1, 4, 9, 9, 4, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 4, "depthwise_rows"),
+    (1, 4, 7, 7, 4, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4, "depthwise_rows"),
+    (2, 6, 10, 8, 6, (3, 5), (2, 1), (1, 2, 0, 2), (1, 2), 6, "depthwise_rows"),
+    (1, 6, 10, 8, 6, (3, 3), (1, 2), (1, 1, 1, 1), (2, 1), 6, "depthwise"),
     (1, 4, 7, 7, 8, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4, "im2col"),
     (2, 8, 7, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "im2col"),
     (1, 8, 9, 9, 12, (3, 3), (2, 2), (1, 0, 1, 0), (1, 2), 4, "im2col"),
@@ -77,7 +79,7 @@ def test_conv2d_matches_onnxruntime(n, cin, h, w, cout, k, strides, pads, dil, g
 
 
 @pytest.mark.parametrize("kind", [None, *ACTIVATIONS])
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[10], CASES[16]], ids=lambda c: c[-1])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[9], CASES[10], CASES[18]], ids=lambda c: c[-1])
 def test_fused_activation_and_residual(kind, case):
     n, cin, h, w, cout, k, strides, pads, dil, groups, _ = case
     rng = np.random.default_rng(1)
@@ -136,8 +138,14 @@ def test_conv2d_random_shapes(n, cin_g, cout_g, groups, hw, k, strides, dil, pad
 
 @pytest.mark.parametrize(
     "case,kind",
-    [(CASES[0], "HardSwish"), (CASES[3], "Relu"), (CASES[10], "HardSwish"), (CASES[17], "Clip")],
-    ids=["gemm", "im2col", "depthwise", "grouped"],
+    [
+        (CASES[0], "HardSwish"),
+        (CASES[3], "Relu"),
+        (CASES[9], "Clip"),
+        (CASES[10], "HardSwish"),
+        (CASES[19], "Clip"),
+    ],
+    ids=["gemm", "im2col", "depthwise_rows", "depthwise", "grouped"],
 )
 def test_prepared_run_allocates_little(case, kind):
     """run() uses scratch made in __init__: the traced peak (numpy's fixed ~32 KB ufunc buffer for

@@ -3,8 +3,10 @@
 `Conv2d` picks one of three paths once, at prepare time, and owns its scratch buffers so that
 `run` allocates nothing proportional to the activations:
 - "gemm": 1x1, stride 1, no pads, groups 1 -> one matmul over (N*H*W, Cin);
-- "depthwise": groups == Cin == Cout -> one einsum over a sliding-window view of a padded copy
-  (measured ~1.5-3x faster than KH*KW shifted multiply-adds, see benchmarks/kernels_depthwise.py);
+- "depthwise_rows": groups == Cin == Cout, width stride 1 -> one einsum over a view of the padded
+  copy whose taps are whole output rows (OW*C contiguous values) against a row-tiled weight;
+- "depthwise": other depthwise -> one einsum over the (N, OH, OW, KH, KW, C) window view.
+  Both beat KH*KW shifted multiply-adds (see benchmarks/kernels_depthwise.py);
 - "im2col": everything else -> windows copied into a (G, M, KH*KW*Cin/G) buffer, one batched matmul.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activation import apply_activation
-from .windows import Padder, Pads, Pair, sliding_windows
+from .windows import Padder, Pads, Pair, row_windows, sliding_windows
 
 
 def _out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
@@ -46,12 +48,12 @@ def same_pads(in_hw: Pair, kernel: Pair, strides: Pair, dilations: Pair, mode: s
 
 
 def _choose_path(w_shape: tuple[int, ...], cin: int, strides: Pair, pads: Pads, groups: int) -> str:
-    """The conv algorithm for this configuration: "gemm", "depthwise" or "im2col"."""
+    """The conv algorithm for this configuration: "gemm", "depthwise_rows", "depthwise" or "im2col"."""
     kh, kw, _, cout = w_shape
     if (kh, kw) == (1, 1) and tuple(strides) == (1, 1) and not any(pads) and groups == 1:
         return "gemm"
     if groups == cin == cout and groups > 1:
-        return "depthwise"
+        return "depthwise_rows" if strides[1] == 1 else "depthwise"
     return "im2col"
 
 
@@ -88,9 +90,13 @@ class Conv2d:
         self.has_residual = has_residual
         self.act_scratch = np.empty(self.out_shape, w_hwio.dtype) if activation == "HardSwish" else None
         self.path = _choose_path(w_hwio.shape, cin, self.strides, tuple(pads), groups)
-        self.padder = Padder(self.x_shape, tuple(pads), w_hwio.dtype)
+        self.padder = Padder(
+            self.x_shape, tuple(pads), w_hwio.dtype, always_copy=self.path == "depthwise_rows"
+        )
         if self.path == "gemm":
             self._prepare_gemm(w_hwio)
+        elif self.path == "depthwise_rows":
+            self._prepare_depthwise_rows(w_hwio)
         elif self.path == "depthwise":
             self._prepare_depthwise(w_hwio)
         else:
@@ -105,6 +111,11 @@ class Conv2d:
         """Depthwise: the weight as (KH, KW, C) for the einsum."""
         self.w = np.ascontiguousarray(w_hwio[:, :, 0, :])
         self._compute = self._run_depthwise
+
+    def _prepare_depthwise_rows(self, w_hwio: np.ndarray) -> None:
+        """Depthwise with width stride 1: each tap's (C,) weights tiled OW times, (KH, KW, OW*C)."""
+        self.w = np.ascontiguousarray(np.tile(w_hwio[:, :, 0, :], (1, 1, self.out_shape[2])))
+        self._compute = self._run_depthwise_rows
 
     def _prepare_im2col(self, w_hwio: np.ndarray, groups: int) -> None:
         """General/grouped: weight as (G, KH*KW*Cin/G, Cout/G), column buffer (G, N*OH*OW, KH*KW*Cin/G)."""
@@ -138,6 +149,11 @@ class Conv2d:
 
     def _run_depthwise(self, x: np.ndarray, out: np.ndarray) -> None:
         np.einsum("nhwijc,ijc->nhwc", self._windows(x), self.w, out=out)
+
+    def _run_depthwise_rows(self, x: np.ndarray, out: np.ndarray) -> None:
+        n, oh, ow, c = self.out_shape
+        rows = row_windows(self.padder(x), self.kernel, self.strides[0], self.dilations, (oh, ow))
+        np.einsum("nhijk,ijk->nhk", rows, self.w, out=out.reshape(n, oh, ow * c))
 
     def _run_im2col(self, x: np.ndarray, out: np.ndarray) -> None:
         n, oh, ow, cout = self.out_shape

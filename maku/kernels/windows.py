@@ -18,13 +18,32 @@ def sliding_windows(xp: np.ndarray, kernel: Pair, strides: Pair, dilations: Pair
     return as_strided(xp, shape, strides_bytes, writeable=False)
 
 
-class Padder:
-    """Copies an NHWC input into the interior of a buffer, allocated once, whose border holds `fill`."""
+def row_windows(xp: np.ndarray, kernel: Pair, stride_h: int, dilations: Pair, out_hw: Pair) -> np.ndarray:
+    """For a width stride of 1: a read-only (N, OH, KH, KW, OW*C) view in which each tap's output
+    row is one contiguous run of OW*C values, so per-channel products vectorize over whole rows.
+    `xp` must be contiguous along W and C."""
+    sn, sh, sw, sc = xp.strides
+    shape = (xp.shape[0], out_hw[0], *kernel, out_hw[1] * xp.shape[3])
+    return as_strided(
+        xp, shape, (sn, sh * stride_h, sh * dilations[0], sw * dilations[1], sc), writeable=False
+    )
 
-    def __init__(self, x_shape: tuple[int, ...], pads: Pads, dtype: np.dtype, fill: float = 0.0) -> None:
+
+class Padder:
+    """Copies an NHWC input into the interior of a buffer, allocated once, whose border holds `fill`.
+    Without pads the input is used as is, unless `always_copy` (for callers needing contiguity)."""
+
+    def __init__(
+        self,
+        x_shape: tuple[int, ...],
+        pads: Pads,
+        dtype: np.dtype,
+        fill: float = 0.0,
+        always_copy: bool = False,
+    ) -> None:
         n, h, w, c = x_shape
         top, left, bottom, right = pads
-        self.needed = any(pads)
+        self.needed = any(pads) or always_copy
         self.buffer = (
             np.full((n, h + top + bottom, w + left + right, c), fill, dtype) if self.needed else None
         )
