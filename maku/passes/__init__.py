@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from maku.ir.graph import Graph
+from maku.passes.batch import generalize_batch
 from maku.passes.eliminate import eliminate_dead_code, eliminate_identities
 from maku.passes.fold_batchnorm import fold_batchnorm
 from maku.passes.fold_constants import fold_constants
@@ -19,6 +20,7 @@ Pass = Callable[[Graph], Graph]
 # The order matters: folding first exposes patterns; layout before fusion so fused ops are NHWC.
 PIPELINE: list[Pass] = [
     eliminate_identities,
+    generalize_batch,
     fold_constants,
     fuse_hardswish,
     fold_batchnorm,

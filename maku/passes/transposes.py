@@ -21,7 +21,14 @@ _MOVABLE = ("Cast", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Clip", "Add"
 def cancel_transposes(graph: Graph) -> Graph:
     changed = True
     while changed:
-        changed = _compose_pairs(graph) | _drop_identities(graph) | _hoist_over_elementwise(graph)
+        infer_graph(graph)
+        changed = (
+            _compose_pairs(graph)
+            | _drop_identities(graph)
+            | _hoist_over_elementwise(graph)
+            | _transposes_as_reshapes(graph)
+            | _merge_reshapes(graph)
+        )
     graph.remove_unused()
     infer_graph(graph)
     return graph
@@ -81,6 +88,52 @@ def _hoist_over_elementwise(graph: Graph) -> bool:
         op.outputs = [t.outputs[0]]
         graph.nodes.remove(t)
         graph.nodes.insert(graph.nodes.index(op), new_t)
+        return True
+    return False
+
+
+def _transposes_as_reshapes(graph: Graph) -> bool:
+    """A transpose that only moves size-1 axes keeps the byte order: it is a (free) Reshape."""
+    changed = False
+    for t in graph.nodes:
+        if t.op != "Transpose":
+            continue
+        shape = graph.value(t.inputs[0]).shape
+        if shape is None or any(d is None for d in shape):
+            continue
+        perm = _perm(t, len(shape))
+        moved = [p for p in perm if shape[p] != 1]
+        if moved != sorted(moved) or any(isinstance(shape[p], str) and p != i for i, p in enumerate(perm)):
+            continue
+        target = [0 if isinstance(shape[p], str) else shape[p] for p in perm]
+        name = graph.fresh_name(f"{t.name}_shape")
+        graph.constants[name] = np.array(target, dtype=np.int64)
+        t.op, t.attrs, t.inputs = "Reshape", {}, [t.inputs[0], name]
+        changed = True
+    return changed
+
+
+def _merge_reshapes(graph: Graph) -> bool:
+    """Reshape(Reshape(x, a), b) → Reshape(x, b); a Reshape to the shape it already has → removed."""
+    producers, consumers = graph.producers(), graph.consumers()
+    for r in graph.nodes:
+        if r.op != "Reshape" or r.inputs[1] not in graph.constants:
+            continue
+        x_shape, y_shape = graph.value(r.inputs[0]).shape, graph.value(r.outputs[0]).shape
+        if x_shape is not None and x_shape == y_shape and None not in x_shape:
+            if not (r.outputs[0] in graph.output_names and r.inputs[0] in graph.input_names):
+                bypass(graph, r, r.inputs[0])
+                return True
+        inner = producers.get(r.inputs[0])
+        target = graph.constants[r.inputs[1]].reshape(-1)
+        if inner is None or inner.op != "Reshape" or len(consumers.get(inner.outputs[0], [])) != 1:
+            continue
+        if inner.outputs[0] in graph.output_names or any(d == 0 for d in target[1:]):
+            continue
+        src_shape = graph.value(inner.inputs[0]).shape
+        if target[0] == 0 and (src_shape is None or graph.value(inner.outputs[0]).shape[0] != src_shape[0]):
+            continue
+        r.inputs = [inner.inputs[0], r.inputs[1]]
         return True
     return False
 

@@ -30,8 +30,8 @@ class TensorInfo:
     """A model input or output as the caller sees it."""
 
     name: str
-    shape: tuple
-    dtype: np.dtype
+    shape: tuple | None  # ints, symbols such as "N", None where unknown
+    dtype: np.dtype | None
 
 
 class Session:
@@ -68,12 +68,11 @@ class Session:
     # -- introspection -----------------------------------------------------------------
     @property
     def inputs(self) -> list[TensorInfo]:
-        return [TensorInfo(v.name, tuple(v.shape or ()), np.dtype(v.dtype)) for v in self.graph.inputs]
+        return [_info(v) for v in self.graph.inputs]
 
     @property
     def outputs(self) -> list[TensorInfo]:
-        vals = [self.graph.value(v.name) for v in self.graph.outputs]
-        return [TensorInfo(v.name, tuple(v.shape or ()), np.dtype(v.dtype) if v.dtype else None) for v in vals]
+        return [_info(self.graph.value(v.name)) for v in self.graph.outputs]
 
     def executor_for(self, feeds: dict[str, np.ndarray]) -> NumpyExecutor:
         """The prepared executor for these input shapes (planned on first use, then cached)."""
@@ -100,6 +99,10 @@ class Session:
         out = self.run({self.graph.inputs[0].name: x})
         values = tuple(out[v.name] for v in self.graph.outputs)
         return values[0] if len(values) == 1 else values
+
+
+def _info(v: Value) -> TensorInfo:
+    return TensorInfo(v.name, None if v.shape is None else tuple(v.shape), None if v.dtype is None else np.dtype(v.dtype))
 
 
 def _nhwc_inputs(graph: Graph) -> Graph:
