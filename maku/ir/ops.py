@@ -492,6 +492,102 @@ def _compute_activation(kind):
     return compute
 
 
+def _onnx_pads(a: dict, x_hw: tuple, kernel, strides, dilations) -> tuple:
+    """ONNX pads/auto_pad for a 2-D window, as (top, left, bottom, right)."""
+    from maku.kernels.conv import same_pads
+
+    if a.get("auto_pad") in ("SAME_UPPER", "SAME_LOWER"):
+        return tuple(same_pads(tuple(x_hw), tuple(kernel), tuple(strides), tuple(dilations), a["auto_pad"]))
+    if a.get("auto_pad") == "VALID" or not a.get("pads"):
+        return (0, 0, 0, 0)
+    return tuple(a["pads"])
+
+
+def _nchw(fn):
+    """Evaluate an NHWC kernel on NCHW tensors (reference path for un-optimized graphs)."""
+
+    def compute(node, xs):
+        y = fn(node.attrs, np.ascontiguousarray(xs[0].transpose(0, 2, 3, 1)), *xs[1:])
+        return [np.ascontiguousarray(y.transpose(0, 3, 1, 2))]
+
+    return compute
+
+
+def _conv_nchw(a, x, w, b=None):
+    from maku.kernels.conv import conv2d
+
+    strides, dilations = a["strides"] or [1, 1], a["dilations"] or [1, 1]
+    pads = _onnx_pads(a, x.shape[1:3], w.shape[2:], strides, dilations)
+    return conv2d(x, np.ascontiguousarray(w.transpose(2, 3, 1, 0)), b, strides=tuple(strides), pads=pads,
+                  dilations=tuple(dilations), groups=a["group"])
+
+
+def _pool_nchw(kind):
+    def fn(a, x):
+        from maku.kernels.pool import Pool2d
+
+        k, strides = a["kernel_shape"], a["strides"] or [1, 1]
+        dilations = a.get("dilations") or [1, 1]
+        pool = Pool2d(kind, x.shape, tuple(k), tuple(strides), _onnx_pads(a, x.shape[1:3], k, strides, dilations),
+                      tuple(dilations), bool(a["ceil_mode"]), bool(a.get("count_include_pad", 0)), x.dtype)
+        return pool.run(x, np.empty(pool.out_shape, x.dtype))
+
+    return fn
+
+
+def _compute_nhwc_conv(node, xs):
+    from maku.kernels.conv import conv2d
+
+    a = node.attrs
+    return [conv2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, strides=tuple(a["strides"]), pads=tuple(a["pads"]),
+                   dilations=tuple(a["dilations"]), groups=a["group"], activation=a["activation"] or None,
+                   alpha=a["act_alpha"], beta=a["act_beta"], residual=xs[3] if len(xs) > 3 else None)]
+
+
+def _compute_nhwc_pool(kind):
+    def compute(node, xs):
+        return [_pool_nchw(kind)(node.attrs, xs[0])]
+
+    return compute
+
+
+def _compute_gemm(node, xs):
+    from maku.kernels.gemm import gemm
+
+    a = node.attrs
+    return [gemm(xs[0], xs[1], xs[2] if len(xs) > 2 else None, alpha=a["alpha"], beta=a["beta"],
+                 trans_a=bool(a["transA"]), trans_b=bool(a["transB"]), activation=a.get("activation") or None,
+                 act_alpha=a.get("act_alpha", 0.0), act_beta=a.get("act_beta", 0.0))]
+
+
+def _compute_batchnorm(node, xs):
+    from maku.kernels.elementwise import batchnorm_inference
+
+    return [batchnorm_inference(xs[0], *xs[1:5], eps=node.attrs["epsilon"], channel_axis=1)]
+
+
+def _compute_softmax(node, xs):
+    from maku.kernels.reduce import softmax
+
+    x, axis = xs[0], node.attrs["axis"] % max(xs[0].ndim, 1)
+    if node.attrs["legacy"]:
+        return [softmax(x.reshape(int(np.prod(x.shape[:axis])), -1), axis=1).reshape(x.shape)]
+    return [softmax(x, axis=axis)]
+
+
+def _compute_pad(node, xs):
+    from maku.kernels.shape_ops import pad_constant
+
+    value = 0.0 if len(xs) < 3 or xs[2] is None else float(np.asarray(xs[2]).reshape(-1)[0])
+    return [pad_constant(xs[0], [int(p) for p in xs[1].reshape(-1)], value)]
+
+
+def _compute_reduce_mean(node, xs):
+    from maku.kernels.reduce import reduce_mean
+
+    return [np.asarray(reduce_mean(xs[0], node.attrs["axes"], bool(node.attrs["keepdims"])), dtype=xs[0].dtype)]
+
+
 # ----------------------------------------------------------------------------- the registry
 _WINDOW = {"auto_pad": "NOTSET", "kernel_shape": None, "pads": None, "strides": None}
 _NHWC_WINDOW = {"kernel_shape": _REQUIRED, "pads": _REQUIRED, "strides": _REQUIRED}
@@ -506,11 +602,13 @@ OPS: dict[str, OpSchema] = {
     s.name: s
     for s in [
         # --- convolution and pooling (ONNX, NCHW)
-        _op("Conv", {**_WINDOW, "dilations": None, "group": 1}, _infer_conv, inputs=(2, 3)),
-        _op("AveragePool", {**_WINDOW, "ceil_mode": 0, "count_include_pad": 0}, _infer_pool),
-        _op("MaxPool", {**_WINDOW, "ceil_mode": 0, "dilations": None, "storage_order": 0}, _infer_pool),
-        _op("GlobalAveragePool", {}, _infer_global_pool),
-        _op("BatchNormalization", {"epsilon": 1e-5, "momentum": 0.9}, _infer_batchnorm, inputs=(5, 5)),
+        _op("Conv", {**_WINDOW, "dilations": None, "group": 1}, _infer_conv, _nchw(_conv_nchw), inputs=(2, 3)),
+        _op("AveragePool", {**_WINDOW, "ceil_mode": 0, "count_include_pad": 0}, _infer_pool, _nchw(_pool_nchw("avg"))),
+        _op("MaxPool", {**_WINDOW, "ceil_mode": 0, "dilations": None, "storage_order": 0}, _infer_pool,
+            _nchw(_pool_nchw("max"))),
+        _op("GlobalAveragePool", {}, _infer_global_pool,
+            lambda n, xs: [xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdims=True)]),
+        _op("BatchNormalization", {"epsilon": 1e-5, "momentum": 0.9}, _infer_batchnorm, _compute_batchnorm, inputs=(5, 5)),
         # --- activations
         _op("Relu", {}, _same, _compute_activation("Relu"), elementwise=True),
         _op("Sigmoid", {}, _same, _compute_activation("Sigmoid"), elementwise=True),
@@ -524,12 +622,12 @@ OPS: dict[str, OpSchema] = {
         _op("Mul", {}, _broadcast, _compute_binary(np.multiply), inputs=(2, 2), elementwise=True),
         _op("Div", {}, _broadcast, _compute_binary(np.divide), inputs=(2, 2), elementwise=True),
         # --- linear algebra
-        _op("Gemm", {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}, _infer_gemm, inputs=(2, 3)),
+        _op("Gemm", {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}, _infer_gemm, _compute_gemm, inputs=(2, 3)),
         _op("MatMul", {}, _infer_matmul, lambda n, xs: [np.matmul(xs[0], xs[1])], inputs=(2, 2)),
         # --- reductions and normalizations
-        _op("ReduceMean", {"axes": None, "keepdims": 1}, _infer_reduce,
+        _op("ReduceMean", {"axes": None, "keepdims": 1}, _infer_reduce, _compute_reduce_mean,
             doc="axes is an attribute (the importer moves the opset-18 input form here)"),
-        _op("Softmax", {"axis": -1, "legacy": 0}, _same,
+        _op("Softmax", {"axis": -1, "legacy": 0}, _same, _compute_softmax,
             doc="legacy=1: pre-opset-13 semantics (coerce to 2-D at axis)"),
         # --- shape manipulation
         _op("Flatten", {"axis": 1}, _infer_flatten, _compute_flatten),
@@ -542,7 +640,7 @@ OPS: dict[str, OpSchema] = {
         _op("Gather", {"axis": 0}, _infer_gather, _compute_gather, inputs=(2, 2)),
         _op("Slice", {}, _infer_slice, _compute_slice, inputs=(3, 5)),
         _op("Expand", {}, _infer_expand, _compute_expand, inputs=(2, 2)),
-        _op("Pad", {"mode": "constant"}, _infer_pad, inputs=(2, 3),
+        _op("Pad", {"mode": "constant"}, _infer_pad, _compute_pad, inputs=(2, 3),
             doc="pads (and the constant value) are inputs; only mode=constant"),
         _op("Cast", {"to": _REQUIRED}, _infer_cast, _compute_cast),
         _op("CastLike", {}, _infer_castlike, lambda n, xs: [xs[0].astype(xs[1].dtype)], inputs=(2, 2)),
@@ -551,12 +649,14 @@ OPS: dict[str, OpSchema] = {
             doc="inference only: the identity"),
         # --- maku ops made by passes (NHWC)
         _op("maku.Conv", {"strides": _REQUIRED, "pads": _REQUIRED, "dilations": _REQUIRED, "group": 1, **_FUSED_ACT},
-            _infer_nhwc_conv, inputs=(2, 4),
+            _infer_nhwc_conv, _compute_nhwc_conv, inputs=(2, 4),
             doc="NHWC conv, HWIO weight, optional bias, fused activation, optional residual added last"),
-        _op("maku.MaxPool", {**_NHWC_WINDOW, "dilations": [1, 1], "ceil_mode": 0}, _infer_nhwc_pool),
-        _op("maku.AveragePool", {**_NHWC_WINDOW, "ceil_mode": 0, "count_include_pad": 0}, _infer_nhwc_pool),
-        _op("maku.GlobalAveragePool", {}, _infer_nhwc_global_pool),
-        _op("maku.Gemm", {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0, **_FUSED_ACT}, _infer_gemm,
+        _op("maku.MaxPool", {**_NHWC_WINDOW, "dilations": [1, 1], "ceil_mode": 0}, _infer_nhwc_pool,
+            _compute_nhwc_pool("max")),
+        _op("maku.AveragePool", {**_NHWC_WINDOW, "ceil_mode": 0, "count_include_pad": 0}, _infer_nhwc_pool,
+            _compute_nhwc_pool("avg")),
+        _op("maku.GlobalAveragePool", {}, _infer_nhwc_global_pool, lambda n, xs: [xs[0].mean(axis=(1, 2), keepdims=True)]),
+        _op("maku.Gemm", {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0, **_FUSED_ACT}, _infer_gemm, _compute_gemm,
             inputs=(2, 3), doc="Gemm with a fused activation"),
     ]
 }
