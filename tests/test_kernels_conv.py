@@ -179,6 +179,8 @@ def test_run_rejects_other_shapes():
     conv = Conv2d(np.ones((1, 1, 2, 3), np.float32), None, (1, 4, 4, 2))
     with pytest.raises(ValueError, match="prepared for"):
         conv.run(np.ones((2, 4, 4, 2), np.float32), np.empty((2, 4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="contiguous"):
+        conv.run(np.ones((1, 4, 4, 2), np.float32), np.empty((1, 4, 4, 6), np.float32)[..., ::2])
 
 
 @pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ort_helpers import assert_close, nchw_to_nhwc, nhwc_to_nchw, run_node
 
 from maku.kernels.pool import Pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
@@ -64,3 +66,28 @@ def test_prepared_pool_reuses_buffers_and_checks_shapes():
         pool.run(nhwc_input(1, 5, 6, 2), out)
     with pytest.raises(ValueError, match="kind"):
         Pool2d("min", (1, 6, 6, 2), (3, 3), (2, 2), (1, 1, 1, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["MaxPool", "AveragePool"]),
+    hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    strides=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pad_fractions=st.tuples(*[st.floats(0, 0.99)] * 4),
+    ceil=st.booleans(),
+    include_pad=st.booleans(),
+)
+def test_pools_random_shapes(kind, hw, kernel, strides, pad_fractions, ceil, include_pad):
+    pads = tuple(int(f * kernel[i % 2]) for i, f in enumerate(pad_fractions))  # ONNX: pad < kernel
+    if any(size + pads[i] + pads[i + 2] < kernel[i] for i, size in enumerate(hw)):
+        return
+    x = nhwc_input(2, *hw, 3)
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=list(pads), ceil_mode=int(ceil))
+    if kind == "MaxPool":
+        got = max_pool2d(x, kernel, strides, pads, ceil_mode=ceil)
+    else:
+        attrs["count_include_pad"] = int(include_pad)
+        got = avg_pool2d(x, kernel, strides, pads, ceil_mode=ceil, count_include_pad=include_pad)
+    (expected,) = run_node(kind, {"X": nhwc_to_nchw(x)}, **attrs)
+    assert_close(got, nchw_to_nhwc(expected))

@@ -133,6 +133,8 @@ class Conv2d:
             raise ValueError(
                 f"Conv2d prepared for {self.x_shape}->{self.out_shape}, got {x.shape}->{out.shape}"
             )
+        if not out.flags.c_contiguous:
+            raise ValueError("Conv2d.run needs a C-contiguous `out` (it is written through reshaped views)")
         self._compute(x, out)
         if self.bias is not None:
             np.add(out, self.bias, out=out)
