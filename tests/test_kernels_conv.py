@@ -193,3 +193,21 @@ def test_same_pads_match_onnxruntime_auto_pad(mode, hw, k, s, d):
     )
     got = conv2d(x, oihw_to_hwio(w_oihw), strides=s, pads=pads, dilations=d)
     assert_close(got, nchw_to_nhwc(y[0]))
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[9], CASES[10], CASES[17]], ids=lambda c: c[-1])
+def test_conv2d_float64_for_gradcheck(case):
+    """Training's gradcheck runs the same kernels in float64; every path keeps the dtype."""
+    n, cin, h, w, cout, k, strides, pads, dil, groups, _ = case
+    x, w_oihw, bias = random_conv(np.random.default_rng(5), n, cin, h, w, cout, k, groups)
+    got = conv2d(
+        x.astype(np.float64),
+        oihw_to_hwio(w_oihw).astype(np.float64),
+        bias.astype(np.float64),
+        strides=strides,
+        pads=pads,
+        dilations=dil,
+        groups=groups,
+    )
+    assert got.dtype == np.float64
+    assert_close(got, ort_conv(x, w_oihw, bias, strides, pads, dil, groups))
