@@ -427,7 +427,9 @@ def _compute_expand(node, xs):
 def _compute_gather(node, xs):
     from maku.kernels.shape_ops import gather
 
-    return [gather(xs[0], np.asarray(xs[1]).astype(np.int64), node.attrs["axis"])]
+    # np.take with a scalar index returns a bare element: keep the array's dtype, or a symbolic
+    # dimension ("N", an object) would become a 1-character string array
+    return [np.asarray(gather(xs[0], np.asarray(xs[1]).astype(np.int64), node.attrs["axis"]), dtype=xs[0].dtype)]
 
 
 def _compute_cast(node, xs):
