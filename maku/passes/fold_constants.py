@@ -16,6 +16,8 @@ from maku.ir.infer import infer_graph
 
 def fold_constants(graph: Graph) -> Graph:
     known = infer_graph(graph)
+    if _castlike_to_cast(graph):
+        known = infer_graph(graph)
     kept: list[Node] = []
     for node in graph.nodes:
         if node.op == "Reshape" and node.inputs[1] in known and node.inputs[1] not in graph.constants:
@@ -32,6 +34,17 @@ def fold_constants(graph: Graph) -> Graph:
     graph.remove_unused()
     infer_graph(graph)
     return graph
+
+
+def _castlike_to_cast(graph: Graph) -> bool:
+    """CastLike needs only its second input's dtype: once that is known it is a plain Cast."""
+    changed = False
+    for node in graph.nodes:
+        dtype = graph.value(node.inputs[1]).dtype if node.op == "CastLike" else None
+        if dtype is not None:
+            node.op, node.inputs, node.attrs = "Cast", node.inputs[:1], {"to": np.dtype(dtype).name}
+            changed = True
+    return changed
 
 
 def _make_static_reshape(graph: Graph, node: Node, target: np.ndarray) -> None:
