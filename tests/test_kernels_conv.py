@@ -211,3 +211,22 @@ def test_conv2d_float64_for_gradcheck(case):
     )
     assert got.dtype == np.float64
     assert_close(got, ort_conv(x, w_oihw, bias, strides, pads, dil, groups))
+
+
+@given(
+    size=st.integers(1, 30),
+    k=st.integers(1, 7),
+    s=st.integers(1, 4),
+    d=st.integers(1, 3),
+    mode=st.sampled_from(["SAME_UPPER", "SAME_LOWER"]),
+)
+def test_same_pads_give_ceil_output_with_dilation(size, k, s, d, mode):
+    """ORT rejects SAME with dilation, so check the ONNX rule directly: output = ceil(in / stride)."""
+    pads = same_pads((size, size), (k, k), (s, s), (d, d), mode)
+    out_hw = conv2d_output_shape((1, size, size, 1), (k, k, 1, 1), (s, s), pads, (d, d))[1:3]
+    assert out_hw == (-(-size // s),) * 2
+    assert abs(pads[0] - pads[2]) <= 1 and (pads[2] >= pads[0]) == (
+        mode == "SAME_UPPER" or pads[0] == pads[2]
+    )
+    with pytest.raises(ValueError, match="SAME_UPPER"):
+        same_pads((4, 4), (3, 3), (1, 1), (1, 1), "VALID")

@@ -1,6 +1,6 @@
 """2-D convolution, NHWC activations x HWIO weights (docs/architecture.md, kernel contract).
 
-`Conv2d` picks one of three paths once, at prepare time, and owns its scratch buffers so that
+`Conv2d` picks one of four paths once, at prepare time, and owns its scratch buffers so that
 `run` allocates nothing proportional to the activations:
 - "gemm": 1x1, stride 1, no pads, groups 1 -> one matmul over (N*H*W, Cin);
 - "depthwise_rows": groups == Cin == Cout, width stride 1 -> one einsum over a view of the padded
