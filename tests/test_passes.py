@@ -170,3 +170,14 @@ def test_fixed_batch_reshape_generalizes_to_any_batch():
     ref_session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     want = np.concatenate([ref_session.run(None, {"x": feeds["x"][i : i + 1]})[0] for i in range(4)])
     assert_close([session(feeds["x"])], [want])
+
+
+def test_explicit_zero_pad_folds_into_the_conv_after_it():
+    b = OnnxGraph(opset=13)
+    padded = b.op("Pad", "x", b.const(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64)))
+    y = b.op("Conv", padded, b.weight(8, 8, 3, 3), kernel_shape=[3, 3], strides=[2, 2])
+    got, want, s = run_both(b.model({"x": (2, 8, 9, 7)}, [y]), image())
+    assert_close(got, want)
+    assert "Pad" not in ops_of(s)
+    (conv,) = [n for n in s.graph.nodes if n.op == "maku.Conv"]
+    assert conv.attrs["pads"] == [0, 0, 1, 1]

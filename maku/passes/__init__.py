@@ -9,6 +9,7 @@ from maku.passes.batch import generalize_batch
 from maku.passes.eliminate import eliminate_dead_code, eliminate_identities
 from maku.passes.fold_batchnorm import fold_batchnorm
 from maku.passes.fold_constants import fold_constants
+from maku.passes.fold_pad import fold_pads
 from maku.passes.fuse_epilogue import fuse_epilogues
 from maku.passes.fuse_hardswish import fuse_hardswish
 from maku.passes.gemm import recognize_gemm
@@ -26,6 +27,7 @@ PIPELINE: list[Pass] = [
     fold_batchnorm,
     to_channels_last,
     cancel_transposes,
+    fold_pads,
     recognize_gemm,
     fuse_epilogues,
     eliminate_dead_code,
