@@ -1,0 +1,64 @@
+/* Dense convolution (groups == 1, any kernel/stride/pad/dilation) as im2col + packed GEMM.
+ *
+ * Each task is one output row: its ow patches are gathered into the worker's slice of
+ * `scratch` as an (ow, kh*kw*c) matrix (zeros where the window hangs over the padding),
+ * which the GEMM multiplies with the HWIO weights viewed as (kh*kw*c, cout), fusing the
+ * epilogue. Only one row of patches exists at a time, so scratch stays small (the stem
+ * conv of MobileNet needs 112 x 27 floats per thread). */
+#include "gemm.h"
+#include "maku_kernels.h"
+#include "parallel.h"
+
+#include <string.h>
+
+typedef struct {
+    const maku_conv_params *p;
+    const float *x, *packed_w, *bias, *residual;
+    float *y, *scratch;
+} conv_job;
+
+static int64_t patch_len(const maku_conv_params *p) { return p->kh * p->kw * p->c; }
+
+int64_t maku_conv2d_scratch_size(const maku_conv_params *p, int32_t threads) {
+    return (threads > 1 ? threads : 1) * p->ow * patch_len(p);
+}
+
+/* Gathers the patches of output row r of image n into `cols` (ow rows of patch_len). */
+static void im2col_row(const maku_conv_params *p, const float *xn, int64_t r, float *cols) {
+    const int64_t ih0 = r * p->stride_h - p->pad_top, bytes = p->c * (int64_t)sizeof(float);
+    for (int64_t o = 0; o < p->ow; o++) {
+        const int64_t iw0 = o * p->stride_w - p->pad_left;
+        for (int64_t i = 0; i < p->kh; i++) {
+            const int64_t ih = ih0 + i * p->dil_h;
+            for (int64_t j = 0; j < p->kw; j++, cols += p->c) {
+                const int64_t iw = iw0 + j * p->dil_w;
+                if (ih >= 0 && ih < p->h && iw >= 0 && iw < p->w)
+                    memcpy(cols, xn + (ih * p->w + iw) * p->c, (size_t)bytes);
+                else
+                    memset(cols, 0, (size_t)bytes);
+            }
+        }
+    }
+}
+
+static void conv_rows(void *ctx, int64_t begin, int64_t end, int32_t worker) {
+    const conv_job *job = ctx;
+    const maku_conv_params *p = job->p;
+    const int64_t k = patch_len(p);
+    float *cols = job->scratch + worker * p->ow * k;
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t n = t / p->oh, r = t % p->oh, out_offset = t * p->ow * p->cout;
+        im2col_row(p, job->x + n * p->h * p->w * p->c, r, cols);
+        gemm_args g = {cols, k, job->packed_w, job->bias,
+                       job->residual ? job->residual + out_offset : NULL, job->y + out_offset,
+                       p->ow, k, p->cout, p->act, p->alpha, p->beta};
+        gemm_serial(&g);
+    }
+}
+
+void maku_conv2d_im2col(const maku_conv_params *p, const float *x, const float *packed_w,
+                        const float *bias, const float *residual, float *y, float *scratch,
+                        int32_t threads) {
+    conv_job job = {p, x, packed_w, bias, residual, y, scratch};
+    maku_parallel_for(p->n * p->oh, conv_rows, &job, threads);
+}
