@@ -14,14 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from maku.backends.numpy.executor import NumpyExecutor
+from maku.backends import executor_class
 from maku.errors import InputError, MakuError
 from maku.ir.graph import Graph, Node, Value
 from maku.onnx.importer import load_onnx
 from maku.passes import optimize as optimize_graph
 from maku.plan.planner import check_feeds, make_plan
 
-BACKENDS = ("numpy",)
 _BLAS = ThreadpoolController()
 
 
@@ -48,8 +47,7 @@ class Session:
         reuse_memory: bool = True,
         poison_freed: bool = False,
     ):
-        if backend not in BACKENDS:
-            raise MakuError(f"unknown backend {backend!r}; available backends: {', '.join(BACKENDS)}")
+        self._executor_class = executor_class(backend)
         if input_layout not in (None, "NCHW", "NHWC"):
             raise MakuError(f"input_layout must be 'NCHW' or 'NHWC', got {input_layout!r}")
         if threads is not None and threads < 1:
@@ -61,7 +59,7 @@ class Session:
         self.backend = backend
         self.threads = threads
         self._reuse, self._poison = reuse_memory, poison_freed
-        self._executors: dict[tuple, NumpyExecutor] = {}
+        self._executors: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self.origin = graph.metadata.get("source", graph.name)
 
@@ -74,13 +72,13 @@ class Session:
     def outputs(self) -> list[TensorInfo]:
         return [_info(self.graph.value(v.name)) for v in self.graph.outputs]
 
-    def executor_for(self, feeds: dict[str, np.ndarray]) -> NumpyExecutor:
+    def executor_for(self, feeds: dict[str, np.ndarray]):
         """The prepared executor for these input shapes (planned on first use, then cached)."""
         shapes = check_feeds(self.graph, feeds, self.origin)
         key = tuple(sorted(shapes.items()))
         if key not in self._executors:
             plan = make_plan(self.graph, shapes, reuse=self._reuse)
-            self._executors[key] = NumpyExecutor(plan, poison=self._poison)
+            self._executors[key] = self._executor_class(plan, poison=self._poison)
         return self._executors[key]
 
     # -- running -----------------------------------------------------------------------
