@@ -328,8 +328,17 @@ def _infer_slice(ctx: InferContext):
             continue
         if st == 0:
             raise ShapeError(f"{ctx.where}: slice step is 0")
-        out[a] = len(range(*slice(max(min(s, 2**62), -(2**62)), max(min(e, 2**62), -(2**62)), st).indices(x[a])))
+        out[a] = _sliced_length(x[a], s, e, st)
     return [(ctx.dtypes[0], tuple(out))]
+
+
+def _sliced_length(dim: int, start: int, end: int, step: int) -> int:
+    """Length of one sliced axis, by the kernel's own bounds rule (which follows ONNX Runtime, e.g.
+    an INT64_MAX end with a negative step runs through the first element): slice a zero-stride view."""
+    from maku.kernels import shape_ops
+
+    view = np.broadcast_to(np.zeros((), np.int8), (dim,))
+    return len(shape_ops.slice(view, [start], [end], [0], [step]))
 
 
 def _infer_cast(ctx: InferContext):
