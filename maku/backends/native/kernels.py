@@ -31,9 +31,13 @@ def available() -> bool:
 
 
 def _check(a: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> None:
-    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
-        what = type(a).__name__ if not isinstance(a, np.ndarray) else f"{a.dtype} array"
-        raise BackendError(f"native kernels need {name} as a C-contiguous float32 array, got a {what}")
+    if not isinstance(a, np.ndarray):
+        raise BackendError(f"native kernels need {name} as a float32 array, got {type(a).__name__}")
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        layout = "C-contiguous" if a.flags.c_contiguous else "non-contiguous"
+        raise BackendError(
+            f"native kernels need {name} as a C-contiguous float32 array, got a {layout} {a.dtype} one"
+        )
     if shape is not None and a.shape != tuple(shape):
         raise BackendError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
 
