@@ -14,6 +14,7 @@ from maku.errors import BackendError
 # backend name -> "module:ExecutorClass"
 BACKENDS = {
     "numpy": "maku.backends.numpy.executor:NumpyExecutor",
+    "cpu": "maku.backends.cpu:CpuExecutor",
 }
 
 

@@ -78,7 +78,7 @@ class Session:
         key = tuple(sorted(shapes.items()))
         if key not in self._executors:
             plan = make_plan(self.graph, shapes, reuse=self._reuse)
-            self._executors[key] = self._executor_class(plan, poison=self._poison)
+            self._executors[key] = self._executor_class(plan, poison=self._poison, threads=self.threads)
         return self._executors[key]
 
     # -- running -----------------------------------------------------------------------

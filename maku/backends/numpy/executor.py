@@ -29,15 +29,18 @@ class NumpyExecutor:
     """A plan made runnable: arena, views, prepared kernels."""
 
     name = "numpy"
-    prepare_node = staticmethod(prepare)  # a faster backend overrides this with its own kernels
 
-    def __init__(self, plan: Plan, *, poison: bool = False):
+    def __init__(self, plan: Plan, *, poison: bool = False, threads: int | None = None):
         self.plan = plan
         self.arena = aligned_arena(max(plan.memory.arena_bytes, ALIGNMENT))
         self.views = {name: self._view(name, off) for name, off in plan.memory.offsets.items()}
         ctx = PrepareContext(self.views, plan.graph.constants)
         self.runners = [self.prepare_node(node, ctx) for node in plan.nodes]
         self.poison = [[self.views[n] for n in names] for names in plan.dead_after()] if poison else None
+
+    def prepare_node(self, node, ctx: PrepareContext):
+        """One node's runner; a faster backend overrides this with its own kernels."""
+        return prepare(node, ctx)
 
     def _view(self, name: str, offset: int) -> np.ndarray:
         dtype, shape = self.plan.dtypes[name], self.plan.shapes[name]
