@@ -92,16 +92,22 @@ def input_spec(shape: tuple, dtype: np.dtype, mode: str | None = None, origin: s
     pixels; anything else gets the torchvision ImageNet normalization unless `mode` says otherwise.
     """
     if len(shape) != 4:
-        raise InputError(f"{origin}: the input has shape {list(shape)}, not an image batch (N, C, H, W) or (N, H, W, C)")
+        raise InputError(
+            f"{origin}: the input has shape {list(shape)}, not an image batch (N, C, H, W) or (N, H, W, C)"
+        )
     if shape[1] == 3:
         layout, spatial = "NCHW", shape[2:]
     elif shape[3] == 3:
         layout, spatial = "NHWC", shape[1:3]
     else:
-        raise InputError(f"{origin}: cannot tell the channel axis of input shape {list(shape)} (no axis of size 3)")
+        raise InputError(
+            f"{origin}: cannot tell the channel axis of input shape {list(shape)} (no axis of size 3)"
+        )
     sizes = {d for d in spatial if isinstance(d, int) and d > 0}
     if len(sizes) > 1:
-        raise InputError(f"{origin}: the input is not square ({list(shape)}); only square crops are supported")
+        raise InputError(
+            f"{origin}: the input is not square ({list(shape)}); only square crops are supported"
+        )
     size = sizes.pop() if sizes else 224
     if mode is None:
         mode = "uint8" if np.dtype(dtype) == np.uint8 else "imagenet"

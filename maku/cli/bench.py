@@ -1,0 +1,43 @@
+"""`maku bench MODEL`: median and p90 latency after warm-up, optionally against ONNX Runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import maku
+from maku.runtime.feeds import random_feeds
+from maku.runtime.ort import ort_run, ort_session
+from maku.runtime.timing import time_alternating
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="latency (median, p90) of a model, optionally vs ONNX Runtime")
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
+    p.add_argument("--runs", type=int, default=30, help="timed runs (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    p.add_argument("--vs", choices=["onnxruntime"], help="also time this runtime, alternating runs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    session = maku.load(args.model, threads=args.threads)
+    feeds = random_feeds(session, args.batch)
+    contenders = {"maku": lambda: session.run(feeds)}
+    if args.vs == "onnxruntime":
+        ort = ort_session(args.model, args.threads, purpose="maku bench --vs onnxruntime")
+        contenders["onnxruntime"] = lambda: ort_run(ort, feeds)
+    results = time_alternating(contenders, runs=args.runs, warmup=args.warmup, progress="bench")
+    if args.json:
+        report = {"model": args.model, "batch": args.batch, "threads": args.threads}
+        print(json.dumps({**report, **{name: r.to_dict() for name, r in results.items()}}, indent=2))
+        return 0
+    print(
+        f"{args.model}: batch {args.batch}, {args.threads} thread(s), {args.runs} runs after {args.warmup} warm-up"
+    )
+    for name, r in results.items():
+        ratio = "" if name == "maku" else f"  (maku / {name}: {results['maku'].median_ms / r.median_ms:.2f}x)"
+        print(f"  {name:<12} median {r.median_ms:8.2f} ms   p90 {r.p90_ms:8.2f} ms{ratio}")
+    return 0

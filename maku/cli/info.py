@@ -1,0 +1,49 @@
+"""`maku info MODEL`: what the model is and what running it costs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import maku
+from maku.runtime.feeds import random_feeds
+from maku.runtime.stats import model_summary
+
+MIB = 1 << 20
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("info", help="op histogram, node counts, parameters, MACs, memory plan")
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--batch", type=int, default=1, help="batch size to plan for (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    session = maku.load(args.model)
+    summary = model_summary(session, random_feeds(session, args.batch))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary, args.batch))
+    return 0
+
+
+def format_summary(s: dict, batch: int) -> str:
+    def tensors(items: list[dict]) -> str:
+        return ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in items)
+
+    def histogram(ops: dict[str, int]) -> str:
+        return ", ".join(f"{op} {count}" for op, count in ops.items())
+
+    return "\n".join(
+        [
+            f"model       {s['model']}",
+            f"inputs      {tensors(s['inputs'])}",
+            f"outputs     {tensors(s['outputs'])}",
+            f"nodes       {s['nodes_imported']} imported -> {s['nodes_optimized']} after optimization",
+            f"parameters  {s['parameters']:,}",
+            f"MACs        {s['macs'] / 1e6:,.1f} M per run at batch {batch} (conv and matmul)",
+            f"memory      arena {s['arena_bytes'] / MIB:.2f} MiB, sum of intermediates "
+            f"{s['intermediate_bytes'] / MIB:.2f} MiB, lower bound {s['lower_bound_bytes'] / MIB:.2f} MiB",
+            f"ops (ONNX)  {histogram(s['ops_imported'])}",
+            f"ops (maku)  {histogram(s['ops_optimized'])}",
+        ]
+    )
