@@ -137,6 +137,8 @@ def _attr(n: onnx.NodeProto, name: str, default: Any) -> Any:
 def _attr_value(a: onnx.AttributeProto, base_dir, origin) -> Any:
     if a.type == onnx.AttributeProto.TENSOR:
         return _tensor_to_array(a.t, base_dir, origin)
+    if a.type == onnx.AttributeProto.SPARSE_TENSOR:
+        return _sparse_to_array(a.sparse_tensor, base_dir, origin)
     v = helper.get_attribute_value(a)
     if isinstance(v, bytes):
         return v.decode("utf-8", errors="replace")
@@ -147,8 +149,9 @@ def _attr_value(a: onnx.AttributeProto, base_dir, origin) -> Any:
 
 def _constant_value(node: Node, origin: str) -> np.ndarray:
     a = node.attrs
-    if "value" in a:
-        return a["value"]
+    for key in ("value", "sparse_value"):
+        if key in a:
+            return a[key]
     for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
                        ("value_int", np.int64), ("value_ints", np.int64)):
         if key in a:
@@ -163,6 +166,17 @@ def _tensor_to_array(t: onnx.TensorProto, base_dir: Path | None, origin: str) ->
         return numpy_helper.to_array(t).copy()
     except Exception as exc:
         raise ModelFormatError(f"{origin}: tensor {t.name!r} cannot be read: {exc}") from None
+
+
+def _sparse_to_array(t: onnx.SparseTensorProto, base_dir: Path | None, origin: str) -> np.ndarray:
+    """A SparseTensorProto as a dense array: indices are [NNZ] linear or [NNZ, rank] coordinates."""
+    values = _tensor_to_array(t.values, base_dir, origin)
+    indices = _tensor_to_array(t.indices, base_dir, origin).astype(np.int64)
+    dense = np.zeros(tuple(t.dims), dtype=values.dtype)
+    if indices.ndim == 2:
+        indices = np.ravel_multi_index(tuple(indices.T), dense.shape) if indices.size else indices.reshape(-1)
+    dense.reshape(-1)[indices] = values.reshape(-1)
+    return dense
 
 
 def _load_external(t: onnx.TensorProto, base_dir: Path | None, origin: str) -> None:
