@@ -230,3 +230,16 @@ def test_same_pads_give_ceil_output_with_dilation(size, k, s, d, mode):
     )
     with pytest.raises(ValueError, match="SAME_UPPER"):
         same_pads((4, 4), (3, 3), (1, 1), (1, 1), "VALID")
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[8], CASES[14], CASES[12], CASES[17]], ids=lambda c: c[-1])
+def test_conv2d_reads_non_contiguous_input(case):
+    """An input view with arbitrary strides (here every other channel) gives the same result."""
+    n, cin, h, w, cout, k, strides, pads, dil, groups, _ = case
+    x, w_oihw, bias = random_conv(np.random.default_rng(6), n, cin, h, w, cout, k, groups)
+    x_strided = np.repeat(x, 2, axis=3)[..., ::2]
+    assert not x_strided.flags.c_contiguous
+    got = conv2d(
+        x_strided, oihw_to_hwio(w_oihw), bias, strides=strides, pads=pads, dilations=dil, groups=groups
+    )
+    assert_close(got, ort_conv(x, w_oihw, bias, strides, pads, dil, groups))
