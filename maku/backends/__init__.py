@@ -15,6 +15,7 @@ from maku.errors import BackendError
 BACKENDS = {
     "numpy": "maku.backends.numpy.executor:NumpyExecutor",
     "cpu": "maku.backends.cpu:CpuExecutor",
+    "wasm": "maku.backends.wasm.executor:WasmExecutor",
 }
 
 

@@ -20,6 +20,7 @@ from maku.ir.graph import Graph, Node, Value
 from maku.onnx.importer import load_onnx
 from maku.passes import optimize as optimize_graph
 from maku.plan.planner import check_feeds, make_plan
+from maku.plan.serialize import is_maku_file, read_maku
 
 _BLAS = ThreadpoolController()
 
@@ -127,11 +128,15 @@ def load(
     input_layout: str | None = None,
     **debug,
 ) -> Session:
-    """Load an ONNX model (path, bytes, or a maku Graph) and return a ready Session.
+    """Load an ONNX model (path, bytes, or a maku Graph) or a `.maku` file and return a ready Session.
 
     threads: BLAS/kernel threads (None: leave the library default). input_layout="NHWC" lets an
     NCHW image model take NHWC input with no transpose at all. debug options: reuse_memory=False
     (every tensor gets its own memory), poison_freed=True (freed memory is filled with NaN).
     """
-    graph = model if isinstance(model, Graph) else load_onnx(model)
+    if is_maku_file(model):  # compiled by `maku build`: already optimized, shapes fixed
+        graph, _ = read_maku(model)
+        optimize = False
+    else:
+        graph = model if isinstance(model, Graph) else load_onnx(model)
     return Session(graph, backend=backend, optimize=optimize, threads=threads, input_layout=input_layout, **debug)

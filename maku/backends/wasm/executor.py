@@ -24,11 +24,11 @@ from maku.plan.serialize import pack_constants
 
 
 class WasmExecutor:
-    """A plan made runnable in a wasm instance."""
+    """A plan made runnable in a wasm instance (single-threaded: `threads` is accepted and ignored)."""
 
     name = "wasm"
 
-    def __init__(self, plan: Plan, *, poison: bool = False):
+    def __init__(self, plan: Plan, *, poison: bool = False, threads: int | None = None):
         self.plan = plan
         self.program = program = compile_program(plan)
         self.wasm = wasm = WasmInstance(program.total_bytes)
