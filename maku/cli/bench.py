@@ -6,6 +6,7 @@ import argparse
 import json
 
 import maku
+from maku.backends import BACKENDS
 from maku.runtime.feeds import random_feeds
 from maku.runtime.ort import ort_run, ort_session
 from maku.runtime.timing import time_alternating
@@ -14,6 +15,9 @@ from maku.runtime.timing import time_alternating
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="latency (median, p90) of a model, optionally vs ONNX Runtime")
     p.add_argument("model", help="ONNX model file")
+    p.add_argument(
+        "--backend", choices=sorted(BACKENDS), default="numpy", help="maku backend (default numpy)"
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
     p.add_argument("--runs", type=int, default=30, help="timed runs (default 30)")
@@ -23,7 +27,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = maku.load(args.model, threads=args.threads)
+    session = maku.load(args.model, backend=args.backend, threads=args.threads)
     feeds = random_feeds(session, args.batch)
     contenders = {"maku": lambda: session.run(feeds)}
     if args.vs == "onnxruntime":
@@ -31,9 +35,16 @@ def run(args: argparse.Namespace) -> int:
         contenders["onnxruntime"] = lambda: ort_run(ort, feeds)
     results = time_alternating(contenders, runs=args.runs, warmup=args.warmup, progress="bench")
     if args.json:
-        report = {"model": args.model, "batch": args.batch, "threads": args.threads}
+        report = {"model": args.model, "backend": args.backend, "batch": args.batch, "threads": args.threads}
         print(json.dumps({**report, **{name: r.to_dict() for name, r in results.items()}}, indent=2))
         return 0
+    print(
+        f"{args.model}: {args.backend} backend, batch {args.batch}, {args.threads} thread(s), {args.runs} runs"
+    )
+    for name, r in results.items():
+        ratio = "" if name == "maku" else f"  (maku / {name}: {results['maku'].median_ms / r.median_ms:.2f}x)"
+        print(f"  {name:<12} median {r.median_ms:8.2f} ms   p90 {r.p90_ms:8.2f} ms{ratio}")
+    return 0
     print(
         f"{args.model}: batch {args.batch}, {args.threads} thread(s), {args.runs} runs after {args.warmup} warm-up"
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import maku
+from maku.backends import BACKENDS
 from maku.runtime.compare import DEFAULT_TOLERANCE, compare_with_ort, format_comparison
 from maku.runtime.feeds import parse_feeds, random_feeds
 from maku.runtime.ort import require_onnxruntime
@@ -14,6 +15,9 @@ from maku.runtime.ort import require_onnxruntime
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("compare", help="compare maku with ONNX Runtime (needs maku[ort])")
     p.add_argument("model", help="ONNX model file")
+    p.add_argument(
+        "--backend", choices=sorted(BACKENDS), default="numpy", help="maku backend (default numpy)"
+    )
     p.add_argument(
         "--input",
         "-i",
@@ -38,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     require_onnxruntime("maku compare")
     session = maku.load(args.model)
     feeds = parse_feeds(args.input, session) if args.input else random_feeds(session, args.batch, args.seed)
-    result = compare_with_ort(args.model, feeds, threads=args.threads, tol=args.tol)
+    result = compare_with_ort(args.model, feeds, backend=args.backend, threads=args.threads, tol=args.tol)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_comparison(result))
     return 0 if result.agree else 1
