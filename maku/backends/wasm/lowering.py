@@ -159,6 +159,18 @@ def lower_global_avg_pool(node: Node, ctx: LowerContext) -> list[int]:
     return op(GLOBAL_AVG_POOL, n, h * w, c, ctx.addr(x), ctx.addr(y))
 
 
+def lower_reduce_mean(node: Node, ctx: LowerContext) -> list[int]:
+    """A mean over consecutive axes is a global average pool of (outer, reduced, inner)."""
+    x, y = node.inputs[0], node.outputs[0]
+    _float_tensors(ctx, node, [x, y])
+    shape = ctx.shape(x)
+    axes = sorted(a % len(shape) for a in (resolved_attrs(node)["axes"] or range(len(shape))))
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise Unsupported(f"a mean over the non-adjacent axes {axes}")
+    outer, inner = int(np.prod(shape[: axes[0]])), int(np.prod(shape[axes[-1] + 1 :]))
+    return op(GLOBAL_AVG_POOL, outer, int(np.prod(shape)) // max(outer * inner, 1), inner, ctx.addr(x), ctx.addr(y))
+
+
 def collapse(shape: tuple[int, ...], strides: list[list[int]], rank: int) -> tuple[list[int], list[list[int]]]:
     """Merge adjacent axes that every operand walks contiguously and drop size-1 axes, then
     left-pad to `rank` axes; Unsupported if more than `rank` remain."""
@@ -296,6 +308,7 @@ LOWERINGS: dict[str, Callable[[Node, LowerContext], list[int]]] = {
     "maku.MaxPool": lower_pool,
     "maku.AveragePool": lower_pool,
     "maku.GlobalAveragePool": lower_global_avg_pool,
+    "ReduceMean": lower_reduce_mean,
     **dict.fromkeys(BINARY_OPS, lower_binary),
     **dict.fromkeys(["Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Clip"], lower_activation),
     "Softmax": lower_softmax,

@@ -7,6 +7,7 @@ views dangling, so nothing grows it afterwards).
 
 from __future__ import annotations
 
+import atexit
 import functools
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def _compiled():
         return wasmtime, engine, wasmtime.Module.from_file(engine, str(WASM_PATH))
     except (OSError, wasmtime.WasmtimeError) as exc:
         raise BackendError(f"cannot load {WASM_PATH}: {exc}") from None
+
+
+# free the compiled module before interpreter teardown unloads wasmtime's native library
+atexit.register(_compiled.cache_clear)
 
 
 class WasmInstance:
