@@ -28,65 +28,92 @@ void maku_gemm_pack_weights(const float *w, int64_t k, int64_t n, float *packed)
                 *packed++ = p0 + j < n ? w[kk * n + p0 + j] : 0.0f;
 }
 
-/* The epilogue of one tile: bias, activation, residual, store. Out of line and looping over
- * the tile so the activation switch is not copied into every micro-kernel variant. */
-static void epilogue(const gemm_args *g, const vf tile[][2], int64_t row0, int rows, int64_t col) {
-    const int64_t cols0 = g->n - col < VL ? g->n - col : VL, cols1 = g->n - col - VL;
-    const vf bias0 = g->bias ? vload_n(g->bias + col, cols0) : vsplat(0.0f);
-    const vf bias1 = g->bias && cols1 > 0 ? vload_n(g->bias + col + VL, cols1 < VL ? cols1 : VL) : vsplat(0.0f);
+/* Bias, activation, residual, store for the first `cols` (<= VL) lanes of the output vector
+ * at offset `at`; lanes past the matrix edge (cols < VL) are neither read nor written. */
+MAKU_INLINE void finish_vector(const gemm_args *g, vf v, vf bias, int64_t at, int64_t cols) {
+    if (cols <= 0)
+        return;
+    v = apply_act(v + bias, g->act, g->alpha, g->beta);
+    if (g->residual)
+        v += vload_n(g->residual + at, cols);
+    vstore_n(g->y + at, v, cols);
+}
+
+MAKU_INLINE int64_t lanes_from(const gemm_args *g, int64_t col) { return g->n - col < VL ? g->n - col : VL; }
+
+MAKU_INLINE vf bias_at(const gemm_args *g, int64_t col) {
+    const int64_t cols = lanes_from(g, col);
+    return g->bias && cols > 0 ? vload_n(g->bias + col, cols) : vsplat(0.0f);
+}
+
+/* The epilogue of a tile of fewer than MR rows: out of line and looping, so that the
+ * variants of the micro-kernel for the last row block stay small. */
+static void finish_short_tile(const gemm_args *g, const vf tile[][2], int64_t row0, int rows, int64_t col) {
+    const vf bias0 = bias_at(g, col), bias1 = bias_at(g, col + VL);
     for (int r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * g->n + col;
-        for (int h = 0; h < 2; h++) {
-            const int64_t cols = h ? (cols1 < VL ? cols1 : VL) : cols0;
-            if (cols <= 0)
-                continue;
-            vf v = apply_act(tile[r][h] + (h ? bias1 : bias0), g->act, g->alpha, g->beta);
-            if (g->residual)
-                v += vload_n(g->residual + at + h * VL, cols);
-            vstore_n(g->y + at + h * VL, v, cols);
-        }
+        finish_vector(g, tile[r][0], bias0, at, lanes_from(g, col));
+        finish_vector(g, tile[r][1], bias1, at + VL, lanes_from(g, col + VL));
     }
 }
 
-/* Rows [row0, row0 + mr) x panel starting at column col; mr is a constant after inlining. */
-MAKU_INLINE void micro_kernel(int mr, const gemm_args *g, int64_t row0, int64_t col) {
-    vf acc0[MR], acc1[MR];
+/* Rows [row0, row0 + mr) x `halves` vectors of columns from `col`; mr and halves are
+ * constants after inlining. Full row blocks finish straight from the registers. */
+MAKU_INLINE void micro_kernel(int mr, int halves, const gemm_args *g, int64_t row0, int64_t col) {
+    vf acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
-        acc0[r] = acc1[r] = vsplat(0.0f);
+        acc[r][0] = acc[r][1] = vsplat(0.0f);
     const float *a = g->a + row0 * g->lda;
     const float *b = g->packed_w + col * g->k;
     for (int64_t kk = 0; kk < g->k; kk++, b += NR) {
-        const vf b0 = vload(b), b1 = vload(b + VL);
+        const vf b0 = vload(b), b1 = halves == 2 ? vload(b + VL) : b0;
 #pragma GCC unroll 12
         for (int r = 0; r < mr; r++) {
             const vf av = vsplat(a[r * g->lda + kk]);
-            acc0[r] += av * b0;
-            acc1[r] += av * b1;
+            acc[r][0] += av * b0;
+            if (halves == 2)
+                acc[r][1] += av * b1;
         }
     }
-    vf tile[MR][2];
+    if (mr == MR) {
+        const vf bias0 = bias_at(g, col), bias1 = halves == 2 ? bias_at(g, col + VL) : bias0;
+        const int64_t cols0 = lanes_from(g, col), cols1 = lanes_from(g, col + VL);
 #pragma GCC unroll 12
-    for (int r = 0; r < mr; r++) {
-        tile[r][0] = acc0[r];
-        tile[r][1] = acc1[r];
+        for (int r = 0; r < mr; r++) {
+            finish_vector(g, acc[r][0], bias0, (row0 + r) * g->n + col, cols0);
+            if (halves == 2)
+                finish_vector(g, acc[r][1], bias1, (row0 + r) * g->n + col + VL, cols1);
+        }
+    } else {
+        vf tile[MR][2]; /* a copy: taking the address of acc would keep it out of registers */
+#pragma GCC unroll 12
+        for (int r = 0; r < mr; r++)
+            tile[r][0] = acc[r][0], tile[r][1] = acc[r][1];
+        finish_short_tile(g, tile, row0, mr, col);
     }
-    epilogue(g, tile, row0, mr, col);
 }
 
-/* One task: the rows of block `rb` times panel `p`, dispatching the row count to a
- * specialized copy of the micro-kernel. */
+/* One task: the rows of block `rb` times panel `p`. Full row blocks get a variant per
+ * panel width (a last panel of at most VL columns computes one vector, not two); the
+ * last, shorter row block a variant per row count. */
 static void gemm_task(const gemm_args *g, int64_t rb, int64_t p) {
     const int64_t row0 = rb * MR, col = p * NR;
     const int64_t rows = g->m - row0 < MR ? g->m - row0 : MR;
     switch (rows) {
+    case MR:
+        if (g->n - col <= VL)
+            micro_kernel(MR, 1, g, row0, col);
+        else
+            micro_kernel(MR, 2, g, row0, col);
+        break;
 #define CASE(R)                                                                                    \
     case R:                                                                                        \
-        micro_kernel(R, g, row0, col);                                                             \
+        micro_kernel(R, 2, g, row0, col);                                                          \
         break;
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5)
 #if MR == 12
-        CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12)
+        CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11)
 #endif
 #undef CASE
     }
