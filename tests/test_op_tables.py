@@ -323,15 +323,7 @@ TABLE = CONV + BATCHNORM + ACTIVATIONS + binary_cases() + POOLS + REDUCE + gemm_
 
 
 # Bugs outside the importer and registry, kept visible until they are fixed (strict: a fix makes them fail).
-XFAIL = {
-    "Clip-clip_bounds_as_graph_inputs": "numpy backend: Clip's min/max given as run-time tensors are read with float() "
-                                        "at plan time, from the still-uninitialized arena (backends/numpy/ops.py "
-                                        "_prepare_activation), so the output is garbage",
-    "Div-Div_int64_truncates": "numpy backend: Div on int64 tensors calls np.divide(out=int64 view), which raises "
-                               "a casting error instead of truncating toward zero (backends/numpy/ops.py _prepare_binary)",
-    "Pad-pad_negative_crops": "numpy backend: Pad with negative pads (cropping) writes x into out[pads[i]:pads[i]+dim] "
-                              "and fails to broadcast (backends/numpy/ops.py prepare_pad)",
-}
+XFAIL: dict[str, str] = {}
 PARAMS = [
     pytest.param(c, id=f"{c.op}-{c.id}", marks=[pytest.mark.xfail(strict=True, reason=XFAIL[f"{c.op}-{c.id}"])]
                  if f"{c.op}-{c.id}" in XFAIL else [])

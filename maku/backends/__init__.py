@@ -2,7 +2,7 @@
 
 Every executor class takes `(plan, *, poison=False)` and has `run(feeds, timings=None)`,
 `plan` and `views`. A backend that cannot work on this machine (no native library, no
-wasmtime) raises BackendError with the reason when it is asked for.
+wasmtime) raises BackendError with the reason when it is asked for; "auto" never fails.
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ BACKENDS = {
     "cpu": "maku.backends.cpu:CpuExecutor",
     "wasm": "maku.backends.wasm.executor:WasmExecutor",
 }
+
+
+def resolve_backend(name: str) -> str:
+    """'auto' means the compiled cpu backend when its C kernels are usable here, else numpy."""
+    if name != "auto":
+        return name
+    from maku.backends import native
+
+    return "cpu" if native.available() else "numpy"
 
 
 def executor_class(name: str) -> type:

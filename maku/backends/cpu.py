@@ -8,6 +8,8 @@ numpy runner. Weights are packed once per plan. When the native library cannot b
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from maku.backends import native
@@ -52,7 +54,7 @@ class CpuExecutor(NumpyExecutor):
         if not native.available():
             raise BackendError("the cpu backend needs maku's C kernels, which could not be built here "
                                "(is a C compiler installed?); use backend='numpy'")
-        self.threads = threads or 1
+        self.threads = threads or os.cpu_count() or 1
         super().__init__(plan, poison=poison, threads=threads)
 
     def prepare_node(self, node: Node, ctx: PrepareContext) -> Runner:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from maku.backends import executor_class
+from maku.backends import executor_class, resolve_backend
 from maku.errors import InputError, MakuError
 from maku.ir.graph import Graph, Node, Value
 from maku.onnx.importer import load_onnx
@@ -41,13 +41,14 @@ class Session:
         self,
         graph: Graph,
         *,
-        backend: str = "numpy",
+        backend: str = "auto",
         optimize: bool = True,
         threads: int | None = None,
         input_layout: str | None = None,
         reuse_memory: bool = True,
         poison_freed: bool = False,
     ):
+        backend = resolve_backend(backend)
         self._executor_class = executor_class(backend)
         if input_layout not in (None, "NCHW", "NHWC"):
             raise MakuError(f"input_layout must be 'NCHW' or 'NHWC', got {input_layout!r}")
@@ -122,7 +123,7 @@ def _nhwc_inputs(graph: Graph) -> Graph:
 def load(
     model: str | os.PathLike | bytes | Graph,
     *,
-    backend: str = "numpy",
+    backend: str = "auto",
     optimize: bool = True,
     threads: int | None = None,
     input_layout: str | None = None,
@@ -130,7 +131,8 @@ def load(
 ) -> Session:
     """Load an ONNX model (path, bytes, or a maku Graph) or a `.maku` file and return a ready Session.
 
-    threads: BLAS/kernel threads (None: leave the library default). input_layout="NHWC" lets an
+    backend: "auto" (the compiled "cpu" backend when its C kernels build here, else "numpy"),
+    "cpu" or "numpy". threads: BLAS/kernel threads (None: the library default; 1 for C kernels). input_layout="NHWC" lets an
     NCHW image model take NHWC input with no transpose at all. debug options: reuse_memory=False
     (every tensor gets its own memory), poison_freed=True (freed memory is filled with NaN).
     """

@@ -14,7 +14,7 @@ import numpy as np
 
 from maku.ir.graph import Node
 from maku.ir.ops import resolved_attrs, schema
-from maku.kernels import activation, gemm, reduce, shape_ops
+from maku.kernels import activation, elementwise, gemm, reduce, shape_ops
 from maku.kernels.conv import Conv2d
 from maku.kernels.pool import Pool2d, global_avg_pool2d
 
@@ -85,23 +85,21 @@ def prepare_gemm(node: Node, ctx: PrepareContext) -> Runner:
                              act_alpha=act_a, act_beta=act_b, out=out)
 
 
-def _prepare_binary(ufunc):
+def _prepare_binary(fn):
     def prepare(node: Node, ctx: PrepareContext) -> Runner:
         a, b, out = ctx.get(node.inputs[0]), ctx.get(node.inputs[1]), ctx.get(node.outputs[0])
-        return lambda: ufunc(a, b, out=out)
+        return lambda: fn(a, b, out=out)
 
     return prepare
 
 
 def _prepare_activation(kind: str):
     def prepare(node: Node, ctx: PrepareContext) -> Runner:
-        a = resolved_attrs(node)
         x, out = ctx.get(node.inputs[0]), ctx.get(node.outputs[0])
-        alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
         if kind == "Clip":
-            lo, hi = (ctx.get(i) if i else None for i in (node.inputs + ["", ""])[1:3])
-            alpha = -np.inf if lo is None else float(lo)
-            beta = np.inf if hi is None else float(hi)
+            return _prepare_clip(node, ctx, x, out)
+        a = resolved_attrs(node)
+        alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
         scratch = np.empty_like(out) if kind == "HardSwish" else None
         in_place = same_memory(x, out)
 
@@ -113,6 +111,15 @@ def _prepare_activation(kind: str):
         return run
 
     return prepare
+
+
+def _prepare_clip(node: Node, ctx: PrepareContext, x: np.ndarray, out: np.ndarray) -> Runner:
+    """Clip with bounds that are constants (read once) or tensors computed at run time."""
+    lo, hi = (ctx.get(i) if i else None for i in (node.inputs + ["", ""])[1:3])
+    if all(b is None or n in ctx.constants for b, n in zip((lo, hi), (node.inputs + ["", ""])[1:3])):
+        lo = None if lo is None else lo.reshape(()).item()
+        hi = None if hi is None else hi.reshape(()).item()
+    return lambda: np.clip(x, lo, hi, out=out)
 
 
 def prepare_softmax(node: Node, ctx: PrepareContext) -> Runner:
@@ -161,14 +168,7 @@ def prepare_pad(node: Node, ctx: PrepareContext) -> Runner:
     pads = [int(p) for p in ctx.get(node.inputs[1]).reshape(-1)]
     value = ctx.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     fill = 0.0 if value is None else float(np.asarray(value).reshape(-1)[0])
-    r = x.ndim
-    inner = tuple(slice(pads[i], pads[i] + x.shape[i]) for i in range(r))
-
-    def run() -> None:
-        out.fill(fill)
-        out[inner] = x
-
-    return run
+    return lambda: shape_ops.pad_constant(x, pads, fill, out=out)
 
 
 def prepare_cast(node: Node, ctx: PrepareContext) -> Runner:
@@ -201,10 +201,10 @@ PREPARERS: dict[str, Callable[[Node, PrepareContext], Runner]] = {
     "maku.AveragePool": _prepare_pool("avg"),
     "maku.GlobalAveragePool": prepare_global_avg_pool,
     "maku.Gemm": prepare_gemm,
-    "Add": _prepare_binary(np.add),
-    "Sub": _prepare_binary(np.subtract),
-    "Mul": _prepare_binary(np.multiply),
-    "Div": _prepare_binary(np.divide),
+    "Add": _prepare_binary(elementwise.add),
+    "Sub": _prepare_binary(elementwise.sub),
+    "Mul": _prepare_binary(elementwise.mul),
+    "Div": _prepare_binary(elementwise.div),
     "Relu": _prepare_activation("Relu"),
     "Sigmoid": _prepare_activation("Sigmoid"),
     "HardSigmoid": _prepare_activation("HardSigmoid"),
