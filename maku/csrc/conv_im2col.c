@@ -23,20 +23,35 @@ int64_t maku_conv2d_scratch_size(const maku_conv_params *p, int32_t threads) {
     return (threads > 1 ? threads : 1) * p->ow * patch_len(p);
 }
 
+/* Copies the kw taps of one kernel row starting at input column iw0 into `dst`, with zeros
+ * for taps in the padding; a window row fully inside the image with dil_w == 1 is one
+ * contiguous run of kw*c floats, copied at once. */
+static void gather_taps(const maku_conv_params *p, const float *xrow, int64_t iw0, float *dst) {
+    const size_t c_bytes = (size_t)p->c * sizeof(float);
+    if (p->dil_w == 1 && iw0 >= 0 && iw0 + p->kw <= p->w) {
+        memcpy(dst, xrow + iw0 * p->c, c_bytes * (size_t)p->kw);
+        return;
+    }
+    for (int64_t j = 0; j < p->kw; j++, dst += p->c) {
+        const int64_t iw = iw0 + j * p->dil_w;
+        if (iw >= 0 && iw < p->w)
+            memcpy(dst, xrow + iw * p->c, c_bytes);
+        else
+            memset(dst, 0, c_bytes);
+    }
+}
+
 /* Gathers the patches of output row r of image n into `cols` (ow rows of patch_len). */
 static void im2col_row(const maku_conv_params *p, const float *xn, int64_t r, float *cols) {
-    const int64_t ih0 = r * p->stride_h - p->pad_top, bytes = p->c * (int64_t)sizeof(float);
+    const int64_t ih0 = r * p->stride_h - p->pad_top, tap_row = p->kw * p->c;
     for (int64_t o = 0; o < p->ow; o++) {
         const int64_t iw0 = o * p->stride_w - p->pad_left;
-        for (int64_t i = 0; i < p->kh; i++) {
+        for (int64_t i = 0; i < p->kh; i++, cols += tap_row) {
             const int64_t ih = ih0 + i * p->dil_h;
-            for (int64_t j = 0; j < p->kw; j++, cols += p->c) {
-                const int64_t iw = iw0 + j * p->dil_w;
-                if (ih >= 0 && ih < p->h && iw >= 0 && iw < p->w)
-                    memcpy(cols, xn + (ih * p->w + iw) * p->c, (size_t)bytes);
-                else
-                    memset(cols, 0, (size_t)bytes);
-            }
+            if (ih >= 0 && ih < p->h)
+                gather_taps(p, xn + ih * p->w * p->c, iw0, cols);
+            else
+                memset(cols, 0, (size_t)tap_row * sizeof(float));
         }
     }
 }
