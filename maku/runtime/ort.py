@@ -10,6 +10,7 @@ import os
 from types import ModuleType
 
 import onnx
+from onnx import numpy_helper
 
 from maku.errors import MakuError
 
@@ -60,3 +61,25 @@ def ort_run(session, feeds: dict, output_names: list[str] | None = None) -> list
     except Exception as exc:  # ORT's pybind exception types are not importable by a stable name
         reason = " ".join(str(exc).split())
         raise MakuError(f"ONNX Runtime refused to run the model: {reason}") from None
+
+
+def with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a batch-1 model that ORT runs at any batch size (maku generalizes such models itself).
+
+    The inputs' and outputs' first dimension becomes symbolic, and Reshape targets that start
+    with 1 start with 0 instead (ONNX: copy that dimension from the input, i.e. the batch).
+    """
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for value in list(copy.graph.input) + list(copy.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].dim_value == 1:
+            dims[0].dim_param = "N"
+    targets = {node.input[1] for node in copy.graph.node if node.op_type == "Reshape"}
+    for init in copy.graph.initializer:
+        if init.name in targets:
+            shape = numpy_helper.to_array(init).copy()
+            if shape.size and shape[0] == 1:
+                shape[0] = 0
+                init.CopyFrom(numpy_helper.from_array(shape, init.name))
+    return copy
