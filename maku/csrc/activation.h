@@ -25,7 +25,7 @@ MAKU_INLINE vf vexp(vf x) {
     p = p * r + 1.0f;
     vi bits = (k + 127) << 23;
     vf scale;
-    memcpy(&scale, &bits, sizeof scale);
+    maku_memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 

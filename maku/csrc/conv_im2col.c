@@ -8,8 +8,7 @@
 #include "gemm.h"
 #include "maku_kernels.h"
 #include "parallel.h"
-
-#include <string.h>
+#include "vec.h"
 
 typedef struct {
     const maku_conv_params *p;
@@ -27,17 +26,17 @@ int64_t maku_conv2d_scratch_size(const maku_conv_params *p, int32_t threads) {
  * for taps in the padding; a window row fully inside the image with dil_w == 1 is one
  * contiguous run of kw*c floats, copied at once. */
 static void gather_taps(const maku_conv_params *p, const float *xrow, int64_t iw0, float *dst) {
-    const size_t c_bytes = (size_t)p->c * sizeof(float);
+    const unsigned long c_bytes = (unsigned long)p->c * sizeof(float);
     if (p->dil_w == 1 && iw0 >= 0 && iw0 + p->kw <= p->w) {
-        memcpy(dst, xrow + iw0 * p->c, c_bytes * (size_t)p->kw);
+        maku_memcpy(dst, xrow + iw0 * p->c, c_bytes * (unsigned long)p->kw);
         return;
     }
     for (int64_t j = 0; j < p->kw; j++, dst += p->c) {
         const int64_t iw = iw0 + j * p->dil_w;
         if (iw >= 0 && iw < p->w)
-            memcpy(dst, xrow + iw * p->c, c_bytes);
+            maku_memcpy(dst, xrow + iw * p->c, c_bytes);
         else
-            memset(dst, 0, c_bytes);
+            maku_memset(dst, 0, c_bytes);
     }
 }
 
@@ -51,7 +50,7 @@ static void im2col_row(const maku_conv_params *p, const float *xn, int64_t r, fl
             if (ih >= 0 && ih < p->h)
                 gather_taps(p, xn + ih * p->w * p->c, iw0, cols);
             else
-                memset(cols, 0, (size_t)tap_row * sizeof(float));
+                maku_memset(cols, 0, (unsigned long)tap_row * sizeof(float));
         }
     }
 }

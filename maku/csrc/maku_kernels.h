@@ -12,6 +12,7 @@
 #ifndef MAKU_KERNELS_H
 #define MAKU_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAKU_ABI_VERSION 1

@@ -4,7 +4,10 @@
 #ifndef MAKU_VEC_H
 #define MAKU_VEC_H
 
-#include <string.h>
+/* Compiler builtins rather than <string.h>: the wasm32 build has no libc headers (with
+ * -mbulk-memory they become memory.copy / memory.fill). */
+#define maku_memcpy __builtin_memcpy
+#define maku_memset __builtin_memset
 
 #if defined(__AVX512F__)
 #define VL 16
@@ -39,14 +42,14 @@ MAKU_INLINE vf vsplat(float s) { return (vf){0} + s; }
 /* Loads/stores the first `n` (< VL) lanes; the other lanes read as zero. */
 MAKU_INLINE vf vload_part(const float *p, long n) {
     float t[VL] = {0};
-    memcpy(t, p, (size_t)n * sizeof(float));
+    maku_memcpy(t, p, (unsigned long)n * sizeof(float));
     return vload(t);
 }
 
 MAKU_INLINE void vstore_part(float *p, vf v, long n) {
     float t[VL];
     vstore(t, v);
-    memcpy(p, t, (size_t)n * sizeof(float));
+    maku_memcpy(p, t, (unsigned long)n * sizeof(float));
 }
 
 /* The first `n` (<= VL) lanes, full vectors taking the fast path. */
