@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("MAKU_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -43,21 +42,11 @@ def model_files(tmp: Path) -> dict[str, Path]:
 
 
 def with_dynamic_batch(path: Path, tmp: Path) -> Path:
-    """A copy whose batch is symbolic and whose Reshape targets copy the batch, for ORT."""
-    m = onnx.load(path)
-    for v in list(m.graph.input) + list(m.graph.output):
-        dims = v.type.tensor_type.shape.dim
-        if dims:
-            dims[0].dim_param = "N"
-    targets = {n.input[1] for n in m.graph.node if n.op_type == "Reshape"}
-    for init in m.graph.initializer:
-        if init.name in targets:
-            a = numpy_helper.to_array(init).copy()
-            if a.size and a[0] == 1:
-                a[0] = 0
-                init.CopyFrom(numpy_helper.from_array(a, init.name))
+    """A copy ORT runs at any batch size (maku generalizes batch-1 models itself)."""
+    from maku.runtime.ort import with_dynamic_batch as dynamic
+
     out = tmp / f"{path.stem}_dynamic.onnx"
-    onnx.save(m, out)
+    onnx.save(dynamic(onnx.load(path)), out)
     return out
 
 
