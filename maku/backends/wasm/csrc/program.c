@@ -44,21 +44,17 @@ static maku_conv_params next_conv(reader *r) {
     return p;
 }
 
-/* Depthwise with a residual: the shared kernel has no residual input, so it runs without
- * the activation, then the residual is added and the activation applied. */
+/* Depthwise with a residual (added after the activation, as maku.Conv defines it): the
+ * shared kernel has no residual input, so the residual is added by a second pass. */
 static void depthwise(reader *r) {
     maku_conv_params p = next_conv(r);
     const float *x = next_ptr(r), *w = next_ptr(r), *bias = next_ptr(r), *residual = next_ptr(r);
     float *y = next_ptr(r);
-    if (!residual) {
-        maku_depthwise_conv2d(&p, x, w, bias, y, 1);
-        return;
-    }
-    const int32_t act = p.act, shape[4] = {1, 1, 1, (int32_t)(p.n * p.oh * p.ow * p.cout)}, unit[4] = {0, 0, 0, 1};
-    p.act = MAKU_ACT_NONE;
     maku_depthwise_conv2d(&p, x, w, bias, y, 1);
-    maku_binary(MAKU_ADD, shape, y, unit, residual, unit, y);
-    maku_unary(act, p.alpha, p.beta, y, y, shape[3]);
+    if (residual) {
+        const int32_t shape[4] = {1, 1, 1, (int32_t)(p.n * p.oh * p.ow * p.cout)}, unit[4] = {0, 0, 0, 1};
+        maku_binary(MAKU_ADD, shape, y, unit, residual, unit, y);
+    }
 }
 
 static void im2col(reader *r) {
