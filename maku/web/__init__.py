@@ -1,0 +1,1 @@
+"""The browser runtime: maku.js, the demo page, and the site builder of `maku build --target web`."""
