@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from maku.cli import main
 from maku.runtime.classify import as_probabilities, class_labels
 
 MODEL = str(assets.default_model())
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -180,3 +183,19 @@ def test_profile_table_and_png(tmp_path, capsys):
     assert code == 0
     assert "maku.Conv" in out and "GFLOP/s" in out and "%" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_readme_ops_table_is_generated_from_the_registry():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("ops_table", REPO / "tools" / "ops_table.py")
+    ops_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ops_table)
+    assert ops_table.replace_table(readme, ops_table.ops_table()) == readme, (
+        "run python tools/ops_table.py --write"
+    )
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pytest -q\n```" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert ci.rstrip().endswith("exec python -m pytest -q")
