@@ -255,3 +255,23 @@ def test_portable_builds_match(arch, lanes, monkeypatch):
     test_pointwise_shapes_and_residual(50, 37, 70, "in_out")
     test_conv2d_im2col(*CONV_CASES[0], with_residual=True)
     test_global_avg_pool((3, 5, 4, 19))
+
+
+def test_bound_call_reruns_on_new_contents():
+    rng = np.random.default_rng(8)
+    x, wt, w1 = rand(rng, 1, 10, 10, 24), rand(rng, 3, 3, 24), rand(rng, 24, 40)
+    y, z = np.empty((1, 10, 10, 24), np.float32), np.empty((100, 40), np.float32)
+    dw = native.bind(native.depthwise_conv2d, x, wt, None, pads=(1, 1, 1, 1), act="Relu", out=y)
+    pw = native.bind(native.pointwise_conv, y.reshape(100, 24), native.pack_gemm_weights(w1), out=z)
+    for _ in range(2):
+        x[...] = rand(rng, *x.shape)
+        assert dw() is y and pw() is z
+        assert_close(
+            y, reference_conv(x, wt[:, :, None, :], None, groups=24, pads=(1, 1, 1, 1), activation="Relu")
+        )
+        assert_close(z, y.reshape(100, 24).astype(np.float64) @ w1)
+
+
+def test_bind_refuses_other_functions():
+    with pytest.raises(BackendError, match="not a native kernel"):
+        native.bind(np.add, 1, 2)

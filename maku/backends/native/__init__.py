@@ -30,11 +30,18 @@ Pads are (top, left, bottom, right). Unsupported cases raise maku.errors.Backend
     global_avg_pool(x, out=None, threads=1)
         (N,H,W,C) -> (N,1,1,C).
 
+Every kernel also has a prepared form for per-node runners: `bind(kernel, *args, **kwargs)`
+checks the arguments once and returns a `BoundCall`; `call()` reruns the kernel on the same
+arrays (their contents may change) for ~1 us of Python overhead instead of ~15 us:
+
+    run = bind(depthwise_conv2d, x, w, bias, pads=(1, 1, 1, 1), act="Clip", beta=6.0, out=y)
+    run()   # writes y, returns it
+
 `python -m maku.backends.native` builds the library ahead of time and prints what it is.
 """
 
+from .calls import ACTIVATION_CODES, BoundCall, bind
 from .kernels import (
-    ACTIVATION_CODES,
     GemmWeights,
     available,
     conv2d_im2col,
@@ -48,9 +55,11 @@ from .loader import NativeKernelsUnavailable
 
 __all__ = [
     "ACTIVATION_CODES",
+    "BoundCall",
     "GemmWeights",
     "NativeKernelsUnavailable",
     "available",
+    "bind",
     "conv2d_im2col",
     "conv2d_scratch_size",
     "depthwise_conv2d",
