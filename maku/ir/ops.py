@@ -383,7 +383,15 @@ def _infer_nhwc_conv(ctx: InferContext):
         raise ShapeError(f"{ctx.where}: input has {x[3]} channels, weight {list(w)} expects {w[2] * a['group']}")
     pads = a["pads"]
     dims = [S.conv_out_dim(x[1 + i], w[i], a["strides"][i], pads[i], pads[i + 2], a["dilations"][i]) for i in range(2)]
+    _check_window_fits(ctx, dims, list(w[:2]), x)
     return [(ctx.dtypes[0], (x[0], dims[0], dims[1], w[3]))]
+
+
+def _check_window_fits(ctx: InferContext, dims: list, kernel: list[int], x: Shape) -> None:
+    """An NHWC window op whose (plan-time) input is smaller than its window: say so, as the ONNX form does,
+    rather than planning an empty output (a dynamic-size input only meets this at plan time)."""
+    if any(isinstance(d, int) and d <= 0 for d in dims):
+        raise ShapeError(f"{ctx.where}: window {kernel} is larger than the padded input {list(x)} (NHWC)")
 
 
 def _infer_nhwc_pool(ctx: InferContext):
@@ -395,6 +403,7 @@ def _infer_nhwc_pool(ctx: InferContext):
         S.conv_out_dim(x[1 + i], k[i], a["strides"][i], pads[i], pads[i + 2], a.get("dilations", [1, 1])[i], bool(a["ceil_mode"]))
         for i in range(2)
     ]
+    _check_window_fits(ctx, dims, list(k), x)
     return [(ctx.dtypes[0], (x[0], dims[0], dims[1], x[3]))]
 
 
