@@ -1,0 +1,186 @@
+"""The pretrained models in the shared test data (see its MANIFEST.md), end to end against ORT.
+
+Float models: maku's outputs equal ONNX Runtime's (max abs <= 1e-4) on the 20 reference crops
+(and the stored ORT outputs), or on seeded random inputs for the non-ImageNet models. Quantized
+models must be refused with one UnsupportedOpError naming their quantized ops. The slow test
+runs all 500 labelled photos through the ImageNet models and checks top-1 against ORT and the
+MANIFEST's accuracy figures.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from model_builders import ort_session
+from PIL import Image
+
+import maku
+from maku.errors import UnsupportedOpError
+from maku.ir.ops import ONNX_OPS
+
+TOL = 1e-4
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
+                 "QLinearConv", "QLinearMatMul"}
+
+
+# ImageNet models converted from TFLite: uint8 NCHW input, 1001 softmax scores (index 0 = background).
+# name -> (crop side, shorter side before the crop, top-1 on the 500 photos per MANIFEST.md)
+IMAGENET_FP32 = {
+    "mobilenet_v1_0.25_128_fp32_from_tflite_qat": (128, 146, 231),
+    "mobilenet_v2_1.0_224_fp32_from_tflite_qat": (224, 256, 449),
+    "mobilenet_v3_small_1.0_224_fp32_from_tflite_qat": (224, 256, 375),
+}
+# non-ImageNet float models: input shapes to try (dynamic dims exercised), and how inputs are scaled
+OTHER_FP32 = {
+    "ppocr_textdir_cls_mobilenetv3_fp32": [(1, 3, 48, 192), (3, 3, 48, 192), (2, 3, 64, 100)],
+    "teachable_machine_mobilenetv2_fp32_nhwc": [(1, 224, 224, 3), (2, 224, 224, 3)],
+}
+
+
+def model_path(test_data: Path, name: str) -> Path:
+    (path,) = test_data.glob(f"models/*/{name}.onnx")
+    return path
+
+
+def is_quantized(path: Path) -> bool:
+    return any(n.op_type in QUANTIZED_OPS for n in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def test_every_float_model_is_checked(test_data):
+    """A float model added to the data folder must be added to the tables above."""
+    floats = {p.stem for p in test_data.glob("models/*/*.onnx") if not is_quantized(p)}
+    assert floats == set(IMAGENET_FP32) | set(OTHER_FP32)
+
+
+# ----------------------------------------------------------------------------- preprocessing, as MANIFEST.md says
+def center_crop(path: Path, short: int, crop: int) -> np.ndarray:
+    """Pillow BILINEAR resize of the shorter side to `short`, then a centered `crop` square: uint8 HWC RGB."""
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    scale = short / min(w, h)
+    size = (short, round(h * scale)) if w <= h else (round(w * scale), short)
+    img = img.resize(size, Image.BILINEAR)
+    left, top = (size[0] - crop) // 2, (size[1] - crop) // 2
+    return np.asarray(img.crop((left, top, left + crop, top + crop)))
+
+
+def labelled_photos(test_data: Path) -> list[tuple[Path, int]]:
+    with open(test_data / "images" / "imagenet_samples_labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [(test_data / "images" / "imagenet_samples" / r["filename"], int(r["class_index"])) for r in rows]
+
+
+@pytest.mark.parametrize("crop,short", [(224, 256), (128, 146)])
+def test_preprocessing_reproduces_the_reference_crops(test_data, crop, short):
+    photos = sorted(labelled_photos(test_data))[::25]
+    assert len(photos) == 20
+    expected = np.load(test_data / "reference" / f"imagenet20_crops{crop}_uint8.npy")
+    actual = np.stack([center_crop(path, short, crop) for path, _ in photos])
+    np.testing.assert_array_equal(actual, expected)
+
+
+# ----------------------------------------------------------------------------- float models vs ORT
+def max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+@pytest.mark.parametrize("name", IMAGENET_FP32)
+def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name):
+    crop = IMAGENET_FP32[name][0]
+    path = model_path(test_data, name)
+    crops = np.load(test_data / "reference" / f"imagenet20_crops{crop}_uint8.npy")
+    stored = np.load(test_data / "reference" / f"ort_out20_{name}.npy")
+    session, ort = maku.load(path), ort_session(path.read_bytes())
+    input_name = session.inputs[0].name
+    assert session.inputs[0].dtype == np.uint8
+    for i, hwc in enumerate(crops):
+        x = np.ascontiguousarray(hwc.transpose(2, 0, 1)[None])  # the model takes uint8 NCHW
+        ours = session(x)
+        (theirs,) = ort.run(None, {input_name: x})
+        assert ours.shape == theirs.shape == (1, 1001)
+        assert max_abs(ours, theirs) <= TOL, f"crop {i}: {max_abs(ours, theirs):.3g} vs live ORT"
+        assert max_abs(ours[0], stored[i]) <= TOL, f"crop {i}: {max_abs(ours[0], stored[i]):.3g} vs stored ORT"
+        assert ours.argmax() == theirs.argmax() == stored[i].argmax()
+
+
+@pytest.mark.parametrize("name", OTHER_FP32)
+def test_other_float_model_matches_onnxruntime_on_random_inputs(test_data, name):
+    path = model_path(test_data, name)
+    session, ort = maku.load(path), ort_session(path.read_bytes())
+    input_name = session.inputs[0].name
+    rng = np.random.default_rng(0)
+    for shape in OTHER_FP32[name]:
+        x = rng.uniform(-1.0, 1.0, shape).astype(np.float32)  # both models normalise pixels to [-1, 1]
+        ours = session.run({input_name: x})
+        theirs = ort.run(None, {input_name: x})
+        assert list(ours) == [o.name for o in ort.get_outputs()]
+        for a, b in zip(ours.values(), theirs):
+            assert a.shape == b.shape and a.shape[0] == shape[0]
+            assert max_abs(a, b) <= TOL, f"input {shape}: max abs {max_abs(a, b):.3g}"
+            assert (a.argmax(-1) == b.argmax(-1)).all()
+
+
+def test_paddle_model_is_fully_optimized(test_data):
+    """paddle2onnx's BN, x*Clip(x+3,0,6)/6, HardSigmoid gates and dynamic flatten all fold or fuse."""
+    hist = maku.load(model_path(test_data, "ppocr_textdir_cls_mobilenetv3_fp32")).graph.op_histogram()
+    assert not {"BatchNormalization", "Clip", "HardSigmoid", "Div", "Relu", "Constant"} & set(hist), hist
+
+
+# ----------------------------------------------------------------------------- quantized models are refused
+QUANTIZED = [
+    "mobilenet_v1_0.25_128_uint8_qdq_from_tflite", "mobilenet_v2_1.0_224_uint8_qdq_from_tflite",
+    "mobilenet_v3_small_1.0_224_uint8_qdq_from_tflite", "mobilenet_v2_int8_dynamic_opset18",
+    "mobilenet_v2_int8_qdq_opset12", "mobilenet_v2_int8_qdq_opset18", "mobilenetv2-7_int8_qdq",
+    "colon_tissue_mobilenetv3_small_int8_dynamic",
+]
+
+
+@pytest.mark.parametrize("name", QUANTIZED)
+def test_quantized_model_raises_one_unsupported_op_error(test_data, name):
+    path = model_path(test_data, name)
+    model = onnx.load(str(path))
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    unsupported = Counter(n.op_type for n in model.graph.node if n.op_type not in ONNX_OPS)
+    assert unsupported and set(unsupported) <= QUANTIZED_OPS
+    with pytest.raises(UnsupportedOpError) as info:
+        maku.load(path)
+    message = str(info.value)
+    assert str(path) in message
+    for op, count in unsupported.items():
+        assert f"{op} (opset {opset}): {count} node" in message, message
+    assert "supported ops:" in message and "Conv" in message
+
+
+def test_every_quantized_model_is_checked(test_data):
+    assert {p.stem for p in test_data.glob("models/*/*.onnx") if is_quantized(p)} == set(QUANTIZED)
+
+
+# ----------------------------------------------------------------------------- 500 photos
+@pytest.mark.slow
+def test_top1_on_500_photos_equals_onnxruntime(test_data):
+    """Every labelled photo, every ImageNet float model: maku's top-1 is ORT's, and the accuracy is MANIFEST's."""
+    photos = labelled_photos(test_data)
+    assert len(photos) == 500
+    crops = {(224, 256): [], (128, 146): []}
+    for path, _ in photos:
+        for crop, short in crops:
+            crops[(crop, short)].append(center_crop(path, short, crop).transpose(2, 0, 1)[None].copy())
+    labels = np.array([label for _, label in photos]) + 1  # output 0 is "background"
+    report = []
+    for name, (crop, short, manifest_top1) in IMAGENET_FP32.items():
+        path = model_path(test_data, name)
+        session, ort = maku.load(path), ort_session(path.read_bytes())
+        input_name = session.inputs[0].name
+        ours = np.array([session(x).argmax() for x in crops[(crop, short)]])
+        theirs = np.array([ort.run(None, {input_name: x})[0].argmax() for x in crops[(crop, short)]])
+        differ = np.flatnonzero(ours != theirs)
+        report.append(f"{name}: maku top-1 {(ours == labels).sum()}/500, ORT {(theirs == labels).sum()}/500, "
+                      f"MANIFEST {manifest_top1}/500, disagreements {len(differ)}")
+        print(report[-1])
+        assert len(differ) == 0, f"{name}: top-1 differs from ORT on {[photos[i][0].name for i in differ]}"
+        assert (ours == labels).sum() == manifest_top1, report[-1]
