@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from model_builders import Style, mobilenet_v2
 
+import maku
 from maku.backends.numpy.executor import NumpyExecutor
 from maku.cli import main as cli_main
 from maku.cli.build import compile_model
@@ -127,3 +128,5 @@ def test_cli_build_writes_a_loadable_file(compiled, tmp_path):
     assert is_maku_file(out) and not is_maku_file(onnx_path)
     graph, loaded = read_maku(out)
     assert loaded.memory.offsets == plan.memory.offsets
+    x = np.random.default_rng(2).standard_normal(plan.shapes[graph.input_names[0]]).astype(np.float32)
+    np.testing.assert_array_equal(maku.load(str(out))(x), maku.load(str(onnx_path))(x))

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from test_op_tables import TABLE
 import maku
 from maku.cli import main as cli_main
 from maku.cli.build import compile_model
+from maku.cli.serve import make_server
 from maku.errors import UnsupportedOpError
 from maku.runtime.preprocess import InputSpec, center_crop, encode, resize_size
 from maku.web.site import build_site
@@ -57,6 +60,22 @@ def site(tmp_path_factory) -> Path:
 def test_site_has_every_file(site):
     assert sorted(p.name for p in site.iterdir()) == ["index.html", "labels.json", "maku.js", "maku.wasm", "model.maku"]
     assert len(json.loads((site / "labels.json").read_text())) == 10
+
+
+def test_serve_sends_wasm_type_and_isolation_headers(site):
+    server = make_server(site, port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        with urllib.request.urlopen(f"http://{host}:{port}/maku.wasm") as response:
+            assert response.headers["Content-Type"] == "application/wasm"
+            assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+            assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+            assert response.read() == (site / "maku.wasm").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_js_run_equals_the_python_wasm_backend(site, tmp_path):
