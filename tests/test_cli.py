@@ -175,6 +175,8 @@ def test_bench_json_against_onnxruntime(capsys):
     result = json.loads(out)
     assert result["maku"]["runs"] == result["onnxruntime"]["runs"] == 2
     assert 0 < result["maku"]["median_ms"] <= result["maku"]["p90_ms"]
+    code, out, _ = run_cli(capsys, "bench", MODEL, "--runs", "2", "--warmup", "0", "--backend", "numpy")
+    assert code == 0 and "numpy backend" in out and "median" in out and "p90" in out
 
 
 def test_profile_table_and_png(tmp_path, capsys):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-import maku
-from maku.backends import BACKENDS
+from maku.cli import options
 from maku.runtime.feeds import random_feeds
 from maku.runtime.ort import ort_run, ort_session, read_onnx, require_onnxruntime, with_dynamic_batch
 from maku.runtime.timing import time_alternating
@@ -14,12 +13,8 @@ from maku.runtime.timing import time_alternating
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="latency (median, p90) of a model, optionally vs ONNX Runtime")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument(
-        "--backend", choices=sorted(BACKENDS), default="numpy", help="maku backend (default numpy)"
-    )
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    p.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
+    options.add_session(p, threads=1)
+    options.add_batch(p)
     p.add_argument("--runs", type=int, default=30, help="timed runs (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--vs", choices=["onnxruntime"], help="also time this runtime, alternating runs")
@@ -27,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = maku.load(args.model, backend=args.backend, threads=args.threads)
+    session = options.load_session(args)
     feeds = random_feeds(session, args.batch)
     contenders = {"maku": lambda: session.run(feeds)}
     if args.vs == "onnxruntime":
@@ -39,18 +34,16 @@ def run(args: argparse.Namespace) -> int:
         contenders["onnxruntime"] = lambda: ort_run(ort, feeds)
     results = time_alternating(contenders, runs=args.runs, warmup=args.warmup, progress="bench")
     if args.json:
-        report = {"model": args.model, "backend": args.backend, "batch": args.batch, "threads": args.threads}
+        report = {
+            "model": args.model,
+            "backend": session.backend,
+            "batch": args.batch,
+            "threads": args.threads,
+        }
         print(json.dumps({**report, **{name: r.to_dict() for name, r in results.items()}}, indent=2))
         return 0
     print(
-        f"{args.model}: {args.backend} backend, batch {args.batch}, {args.threads} thread(s), {args.runs} runs"
-    )
-    for name, r in results.items():
-        ratio = "" if name == "maku" else f"  (maku / {name}: {results['maku'].median_ms / r.median_ms:.2f}x)"
-        print(f"  {name:<12} median {r.median_ms:8.2f} ms   p90 {r.p90_ms:8.2f} ms{ratio}")
-    return 0
-    print(
-        f"{args.model}: batch {args.batch}, {args.threads} thread(s), {args.runs} runs after {args.warmup} warm-up"
+        f"{args.model}: {session.backend} backend, batch {args.batch}, {args.threads} thread(s), {args.runs} runs"
     )
     for name, r in results.items():
         ratio = "" if name == "maku" else f"  (maku / {name}: {results['maku'].median_ms / r.median_ms:.2f}x)"

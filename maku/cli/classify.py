@@ -7,10 +7,11 @@ from pathlib import Path
 
 import maku
 from maku import assets
+from maku.cli import options
 from maku.runtime.classify import Classifier
 from maku.runtime.preprocess import MODES
 
-MODEL_SUFFIXES = (".onnx",)
+MODEL_SUFFIXES = (".onnx", ".maku")
 
 
 def add_parser(subparsers) -> None:
@@ -33,7 +34,8 @@ def add_parser(subparsers) -> None:
         choices=MODES,
         help="pixel encoding (default: uint8 for uint8 models, else imagenet mean/std)",
     )
-    p.add_argument("--threads", type=int, help="BLAS threads (default: the library's)")
+    options.add_backend(p)
+    p.add_argument("--threads", type=int, help="BLAS and kernel threads (default: the library's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     )
     images = paths or assets.demo_images()
     classifier = Classifier(
-        maku.load(model, threads=args.threads), labels=args.labels, preprocess_mode=args.preprocess
+        maku.load(model, backend=args.backend, threads=args.threads),
+        labels=args.labels,
+        preprocess_mode=args.preprocess,
     )
     for image in images:
         predictions = classifier.classify(image, args.top)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import maku
+from maku.cli import options
 from maku.runtime.feeds import random_feeds
 from maku.runtime.stats import model_summary
 
@@ -14,8 +15,8 @@ MIB = 1 << 20
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("info", help="op histogram, node counts, parameters, MACs, memory plan")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument("--batch", type=int, default=1, help="batch size to plan for (default 1)")
+    p.add_argument("model", help="ONNX (or .maku) model file")
+    options.add_batch(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-import maku
-from maku.backends import BACKENDS
+from maku.cli import options
 from maku.runtime.feeds import random_feeds
 from maku.runtime.profile import format_profile, plot_profile, profile_session
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("profile", help="per-node and per-op time, GFLOP/s per conv, PNG chart")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument(
-        "--backend", choices=sorted(BACKENDS), default="numpy", help="maku backend (default numpy)"
-    )
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    options.add_session(p, threads=1)
+    options.add_batch(p)
     p.add_argument(
         "--runs", type=int, default=10, help="timed runs; each node's median is shown (default 10)"
     )
@@ -26,7 +21,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    session = maku.load(args.model, backend=args.backend, threads=args.threads)
+    session = options.load_session(args)
     profile = profile_session(session, random_feeds(session, args.batch), runs=args.runs)
     print(format_profile(profile, args.top))
     if args.png:

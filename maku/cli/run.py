@@ -6,28 +6,20 @@ import argparse
 
 import numpy as np
 
-import maku
+from maku.cli import options
 from maku.errors import InputError
 from maku.runtime.feeds import parse_feeds
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("run", help="run a model on .npy inputs and save the outputs")
-    p.add_argument("model", help="ONNX model file")
-    p.add_argument(
-        "--input",
-        "-i",
-        action="append",
-        default=[],
-        metavar="NAME=FILE.npy",
-        help="an input array (repeat for several inputs; NAME= may be left out for one input)",
-    )
+    options.add_session(p)
+    options.add_inputs(p, default="none")
     p.add_argument("-o", "--output", metavar="OUT.npz", help="save every output into this .npz file")
-    p.add_argument("--threads", type=int, help="BLAS threads (default: the library's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    session = maku.load(args.model, threads=args.threads)
+    session = options.load_session(args)
     outputs = session.run(parse_feeds(args.input, session))
     for name, y in outputs.items():
         print(

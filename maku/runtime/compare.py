@@ -225,7 +225,7 @@ def compare_with_ort(
     feeds: dict[str, np.ndarray],
     *,
     graph: Graph | None = None,
-    backend: str = "numpy",
+    backend: str = "auto",
     threads: int | None = None,
     tol: float = DEFAULT_TOLERANCE,
     locate: bool = True,
