@@ -3,7 +3,9 @@
 maku and its tests never import torch; this script is how the stored numbers were made:
     pip install torch==2.13.0 && python tools/make_training_references.py
 It writes tests/data/optim_reference.json (optimizer parameter trajectories and scheduler
-learning-rate sequences, each case described as data so the maku test rebuilds it by name).
+learning-rate sequences, each case described as data so the maku test rebuilds it by name) and
+tests/data/mobilenet_v1_steps.json (the losses of a few SGD steps of a small CIFAR MobileNetV1,
+built by maku with a fixed seed and copied layer by layer into an equivalent torch model).
 """
 
 from __future__ import annotations
@@ -88,6 +90,60 @@ def scheduler_trajectory(name: str, kwargs: dict) -> dict[str, list[float]]:
     return {"lr": lrs, "momentum": momenta}
 
 
+TRAIN_STEPS = dict(seed=0, width=0.25, batch=8, steps=5, lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+
+def torch_copy_of_sequential_maku_model(model) -> torch.nn.Sequential:
+    """A torch NCHW twin of a maku model whose forward is its leaf modules in order (MobileNetV1)."""
+    from maku import nn as mnn
+
+    layers = []
+    for m in model.modules():
+        if isinstance(m, mnn.Conv2d):
+            conv = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                   m.dilation, m.groups, bias=m.bias is not None)
+            conv.weight.data = torch.from_numpy(m.weight.data.transpose(3, 2, 0, 1).copy())
+            layers.append(conv)
+        elif isinstance(m, mnn.BatchNorm2d):
+            layers.append(torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum))
+        elif isinstance(m, mnn.ReLU):
+            layers.append(torch.nn.ReLU())
+        elif isinstance(m, mnn.AdaptiveAvgPool2d):
+            layers.append(torch.nn.AdaptiveAvgPool2d(1))
+        elif isinstance(m, mnn.Flatten):
+            layers.append(torch.nn.Flatten())
+        elif isinstance(m, mnn.Linear):
+            linear = torch.nn.Linear(m.in_features, m.out_features)
+            linear.weight.data = torch.from_numpy(m.weight.data.copy())
+            linear.bias.data = torch.from_numpy(m.bias.data.copy())
+            layers.append(linear)
+    return torch.nn.Sequential(*layers)
+
+
+def mobilenet_v1_steps() -> dict:
+    from maku.models import mobilenet_v1_cifar
+    from maku.rng import manual_seed
+
+    cfg = TRAIN_STEPS
+    manual_seed(cfg["seed"])
+    model = torch_copy_of_sequential_maku_model(mobilenet_v1_cifar(10, cfg["width"])).double()
+    rng = np.random.default_rng(cfg["seed"])
+    images = rng.standard_normal((cfg["batch"], 32, 32, 3))
+    labels = rng.integers(0, 10, cfg["batch"])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    losses = []
+    for _ in range(cfg["steps"]):
+        loss = torch.nn.functional.cross_entropy(model(x), torch.from_numpy(labels))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    eval_logits = model(x).detach().numpy()
+    return {**cfg, "losses": losses, "eval_logits_first_row": eval_logits[0].tolist()}
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     reference = {
@@ -99,7 +155,8 @@ def main() -> None:
         "schedulers": [{"name": n, "kwargs": k, **scheduler_trajectory(n, k)} for n, k in SCHEDULER_CASES],
     }
     (OUT / "optim_reference.json").write_text(json.dumps(reference, indent=1))
-    print(f"wrote {OUT / 'optim_reference.json'}")
+    (OUT / "mobilenet_v1_steps.json").write_text(json.dumps(mobilenet_v1_steps(), indent=1))
+    print(f"wrote {OUT / 'optim_reference.json'} and {OUT / 'mobilenet_v1_steps.json'}")
 
 
 if __name__ == "__main__":
