@@ -167,6 +167,20 @@ def test_threads_give_identical_results():
             np.testing.assert_array_equal(a, b)
 
 
+def test_thread_pool_under_many_small_calls():
+    """Back-to-back calls with changing thread counts (workers spinning, sleeping, joining
+    late, chunks taken over by the caller) all give the single-thread result."""
+    rng = np.random.default_rng(9)
+    x, w = rand(rng, 37, 20), native.pack_gemm_weights(rand(rng, 20, 50))
+    expected = native.pointwise_conv(x, w, threads=1)
+    out = np.empty_like(expected)
+    calls = [native.bind(native.pointwise_conv, x, w, out=out, threads=t) for t in (2, 3, 4, 1)]
+    for i in range(400):
+        out[...] = np.nan
+        calls[i % len(calls)]()
+        np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

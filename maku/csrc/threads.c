@@ -1,11 +1,16 @@
 /* maku_parallel_for on a small persistent pthread pool (host builds only).
  *
- * The caller runs chunk 0 itself; workers 1..threads-1 run the others. Between calls a
- * worker spins for a short while (SPIN_NS) and then sleeps on a condition variable: waking
+ * A call splits the tasks into one chunk per thread. Chunk i is meant for worker i (the
+ * caller takes chunk 0), but every chunk is claimed with a compare-and-swap, and the caller,
+ * once done with its own, claims any chunk whose worker has not started yet. A worker that
+ * is asleep or has lost its core to another process (BLAS's threads, other programs on a
+ * shared machine) therefore costs at most the one chunk it already started, never a stall.
+ *
+ * Between calls a worker spins for SPIN_NS and then sleeps on a condition variable: waking
  * a sleeping thread costs tens to hundreds of microseconds on a VM, more than a whole
  * batch-1 layer, while back-to-back kernel calls of one model run arrive within the spin
- * window. The bound keeps idle workers from competing with BLAS's threads for long.
- * Calls are serialized; the pool is rebuilt lazily after fork(). */
+ * window; the bound keeps idle workers from competing with BLAS for long. Calls are
+ * serialized; the pool is rebuilt lazily after fork(). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,16 +25,16 @@ static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
-static int started;                /* workers running, numbered 1..started (under `lock`) */
+static int started;                      /* workers running, numbered 1..started (under `lock`) */
 static uint64_t spawned_at[MAX_THREADS]; /* generation when each worker was created */
-static atomic_uint_fast64_t generation; /* bumped once per parallel call */
-static atomic_int sleepers;        /* workers blocked (or about to block) on work_ready */
-static atomic_uint_fast64_t finished; /* chunks completed by workers, over all calls */
-static uint64_t finished_target;   /* value of `finished` when the current call is done */
+static atomic_uint_fast64_t generation;  /* bumped once per parallel call */
+static atomic_int sleepers;              /* workers blocked (or about to block) on work_ready */
+static atomic_int unclaimed[MAX_THREADS]; /* 1 while chunk i of the current call is free */
+static atomic_int chunks_done;           /* chunks of the current call finished */
+static atomic_int job_chunks;
 static maku_task_fn job_fn;
 static void *job_ctx;
 static int64_t job_tasks;
-static int32_t job_chunks;
 
 static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -45,12 +50,12 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spins up to SPIN_NS until (*flag == value) == equal; returns whether that happened. */
-static int spin_until(atomic_uint_fast64_t *flag, uint64_t value, int equal) {
+/* Spins up to SPIN_NS until done() holds; returns whether it did. */
+static int spin_until(int (*done)(uint64_t), uint64_t arg) {
     const int64_t deadline = now_ns() + SPIN_NS;
     for (;;) {
         for (int i = 0; i < 64; i++) {
-            if ((atomic_load(flag) == value) == equal)
+            if (done(arg))
                 return 1;
             cpu_relax();
         }
@@ -59,10 +64,25 @@ static int spin_until(atomic_uint_fast64_t *flag, uint64_t value, int equal) {
     }
 }
 
-static void run_chunk(int32_t i) {
-    int64_t begin = job_tasks * i / job_chunks, end = job_tasks * (i + 1) / job_chunks;
+static int generation_moved(uint64_t seen) { return atomic_load(&generation) != seen; }
+
+static int all_chunks_done(uint64_t chunks) { return (uint64_t)atomic_load(&chunks_done) == chunks; }
+
+/* Runs chunk i as participant `who` (0 = the caller) if nobody has claimed it yet. The job
+ * fields are read only after the claim: they stay fixed until every chunk is done. */
+static void try_chunk(int32_t i, int32_t who) {
+    int expected = 1;
+    if (!atomic_compare_exchange_strong(&unclaimed[i], &expected, 0))
+        return;
+    const int32_t chunks = atomic_load(&job_chunks);
+    const int64_t begin = job_tasks * i / chunks, end = job_tasks * (i + 1) / chunks;
     if (begin < end)
-        job_fn(job_ctx, begin, end, i);
+        job_fn(job_ctx, begin, end, who);
+    if (atomic_fetch_add(&chunks_done, 1) + 1 == chunks) {
+        pthread_mutex_lock(&lock);
+        pthread_cond_signal(&work_done);
+        pthread_mutex_unlock(&lock);
+    }
 }
 
 static void *worker_main(void *arg) {
@@ -71,7 +91,7 @@ static void *worker_main(void *arg) {
     uint64_t seen = spawned_at[me]; /* a worker created for this call must still run it */
     pthread_mutex_unlock(&lock);
     for (;;) {
-        if (!spin_until(&generation, seen, 0)) {
+        if (!spin_until(generation_moved, seen)) {
             pthread_mutex_lock(&lock);
             atomic_fetch_add(&sleepers, 1);
             while (atomic_load(&generation) == seen)
@@ -80,14 +100,8 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&lock);
         }
         seen = atomic_load(&generation);
-        if (me < job_chunks) {
-            run_chunk(me);
-            if (atomic_fetch_add(&finished, 1) + 1 == finished_target) {
-                pthread_mutex_lock(&lock);
-                pthread_cond_signal(&work_done);
-                pthread_mutex_unlock(&lock);
-            }
-        }
+        if (me < atomic_load(&job_chunks))
+            try_chunk(me, me);
     }
     return NULL;
 }
@@ -140,21 +154,25 @@ void maku_parallel_for(int64_t n_tasks, maku_task_fn fn, void *ctx, int32_t thre
     int32_t chunks = ensure_workers(threads - 1) + 1;
     if (chunks > threads)
         chunks = threads;
+    /* job fields first, then free the chunks, then announce: see try_chunk */
     job_fn = fn;
     job_ctx = ctx;
     job_tasks = n_tasks;
-    job_chunks = chunks;
-    finished_target = atomic_load(&finished) + (uint64_t)(chunks - 1);
-    atomic_fetch_add(&generation, 1); /* publishes the job fields above */
+    atomic_store(&job_chunks, chunks);
+    atomic_store(&chunks_done, 0);
+    for (int32_t i = 0; i < chunks; i++)
+        atomic_store(&unclaimed[i], 1);
+    atomic_fetch_add(&generation, 1);
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&lock);
         pthread_cond_broadcast(&work_ready);
         pthread_mutex_unlock(&lock);
     }
-    run_chunk(0);
-    if (!spin_until(&finished, finished_target, 1)) {
+    for (int32_t i = 0; i < chunks; i++) /* our chunk, then any not started yet */
+        try_chunk(i, 0);
+    if (!spin_until(all_chunks_done, (uint64_t)chunks)) {
         pthread_mutex_lock(&lock);
-        while (atomic_load(&finished) != finished_target)
+        while (atomic_load(&chunks_done) != chunks)
             pthread_cond_wait(&work_done, &lock);
         pthread_mutex_unlock(&lock);
     }
