@@ -10,6 +10,7 @@ MANIFEST's accuracy figures.
 from __future__ import annotations
 
 import csv
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -161,26 +162,30 @@ def test_every_quantized_model_is_checked(test_data):
 
 
 # ----------------------------------------------------------------------------- 500 photos
-@pytest.mark.slow
-def test_top1_on_500_photos_equals_onnxruntime(test_data):
-    """Every labelled photo, every ImageNet float model: maku's top-1 is ORT's, and the accuracy is MANIFEST's."""
+@functools.cache
+def photo_batch(test_data: Path, crop: int, short: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """All 500 labelled photos as uint8 NCHW crops (batch 1 each, as the models are fixed at batch 1),
+    and their labels as model output indices (output 0 is "background")."""
     photos = labelled_photos(test_data)
     assert len(photos) == 500
-    crops = {(224, 256): [], (128, 146): []}
-    for path, _ in photos:
-        for crop, short in crops:
-            crops[(crop, short)].append(center_crop(path, short, crop).transpose(2, 0, 1)[None].copy())
-    labels = np.array([label for _, label in photos]) + 1  # output 0 is "background"
-    report = []
-    for name, (crop, short, manifest_top1) in IMAGENET_FP32.items():
-        path = model_path(test_data, name)
-        session, ort = maku.load(path), ort_session(path.read_bytes())
-        input_name = session.inputs[0].name
-        ours = np.array([session(x).argmax() for x in crops[(crop, short)]])
-        theirs = np.array([ort.run(None, {input_name: x})[0].argmax() for x in crops[(crop, short)]])
-        differ = np.flatnonzero(ours != theirs)
-        report.append(f"{name}: maku top-1 {(ours == labels).sum()}/500, ORT {(theirs == labels).sum()}/500, "
-                      f"MANIFEST {manifest_top1}/500, disagreements {len(differ)}")
-        print(report[-1])
-        assert len(differ) == 0, f"{name}: top-1 differs from ORT on {[photos[i][0].name for i in differ]}"
-        assert (ours == labels).sum() == manifest_top1, report[-1]
+    crops = [np.ascontiguousarray(center_crop(path, short, crop).transpose(2, 0, 1)[None]) for path, _ in photos]
+    return crops, np.array([label for _, label in photos]) + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", IMAGENET_FP32)
+def test_top1_on_500_photos_equals_onnxruntime(test_data, name):
+    """Every labelled photo: maku's top-1 is ORT's, and the accuracy is the MANIFEST's figure."""
+    crop, short, manifest_top1 = IMAGENET_FP32[name]
+    crops, labels = photo_batch(test_data, crop, short)
+    path = model_path(test_data, name)
+    session, ort = maku.load(path), ort_session(path.read_bytes())
+    input_name = session.inputs[0].name
+    ours = np.array([session(x).argmax() for x in crops])
+    theirs = np.array([ort.run(None, {input_name: x})[0].argmax() for x in crops])
+    differ = np.flatnonzero(ours != theirs)
+    report = (f"{name}: maku top-1 {(ours == labels).sum()}/500, ORT {(theirs == labels).sum()}/500, "
+              f"MANIFEST {manifest_top1}/500, disagreements {len(differ)}")
+    print(report)
+    assert len(differ) == 0, f"{report}: {[labelled_photos(test_data)[i][0].name for i in differ]}"
+    assert (ours == labels).sum() == manifest_top1, report
