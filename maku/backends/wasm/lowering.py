@@ -81,7 +81,7 @@ def op(opcode: int, *fields: int) -> list[int]:
     return [opcode, len(fields) + 2, *fields]
 
 
-def _float_tensors(ctx: LowerContext, node: Node, names) -> None:
+def _float_tensors(ctx: LowerContext, names) -> None:
     for name in names:
         if name and ctx.dtype(name) != F32:
             raise Unsupported(f"{name!r} is {ctx.dtype(name).name}; the wasm kernels compute in float32")
@@ -103,7 +103,7 @@ def lower_conv(node: Node, ctx: LowerContext) -> list[int]:
     a = resolved_attrs(node)
     x, w, bias, residual = (node.inputs + ["", ""])[:4]
     y = node.outputs[0]
-    _float_tensors(ctx, node, [x, w, bias, residual, y])
+    _float_tensors(ctx, [x, w, bias, residual, y])
     kh, kw, cin_g, cout = _constant(ctx, w, "weight").shape
     n, h, wd, c = ctx.shape(x)
     _, oh, ow, _ = ctx.shape(y)
@@ -127,7 +127,7 @@ def lower_gemm(node: Node, ctx: LowerContext) -> list[int]:
     a = resolved_attrs(node) if node.op == "maku.Gemm" else {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
     x, w, c = (node.inputs + [""])[:3]
     y = node.outputs[0]
-    _float_tensors(ctx, node, [x, w, c, y])
+    _float_tensors(ctx, [x, w, c, y])
     weight = _constant(ctx, w, "weight")
     if len(ctx.shape(x)) != 2 or weight.ndim != 2 or a["transA"] or a["alpha"] != 1.0:
         raise Unsupported("only 2-D x @ W (no transA, alpha 1) runs in wasm")
@@ -143,7 +143,7 @@ def lower_gemm(node: Node, ctx: LowerContext) -> list[int]:
 def lower_pool(node: Node, ctx: LowerContext) -> list[int]:
     a = resolved_attrs(node)
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     n, h, w, c = ctx.shape(x)
     _, oh, ow, _ = ctx.shape(y)
     dilations = a.get("dilations") or [1, 1]
@@ -154,7 +154,7 @@ def lower_pool(node: Node, ctx: LowerContext) -> list[int]:
 
 def lower_global_avg_pool(node: Node, ctx: LowerContext) -> list[int]:
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     n, h, w, c = ctx.shape(x)
     return op(GLOBAL_AVG_POOL, n, h * w, c, ctx.addr(x), ctx.addr(y))
 
@@ -162,7 +162,7 @@ def lower_global_avg_pool(node: Node, ctx: LowerContext) -> list[int]:
 def lower_reduce_mean(node: Node, ctx: LowerContext) -> list[int]:
     """A mean over consecutive axes is a global average pool of (outer, reduced, inner)."""
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     shape = ctx.shape(x)
     axes = sorted(a % len(shape) for a in (resolved_attrs(node)["axes"] or range(len(shape))))
     if axes != list(range(axes[0], axes[-1] + 1)):
@@ -204,7 +204,7 @@ def broadcast_strides(shape, out_shape) -> list[int]:
 def lower_binary(node: Node, ctx: LowerContext) -> list[int]:
     a, b = node.inputs
     y = node.outputs[0]
-    _float_tensors(ctx, node, [a, b, y])
+    _float_tensors(ctx, [a, b, y])
     out = ctx.shape(y)
     dims, (sa, sb, _) = collapse(out, [broadcast_strides(ctx.shape(a), out), broadcast_strides(ctx.shape(b), out),
                                        contiguous_strides(out)], 4)
@@ -214,7 +214,7 @@ def lower_binary(node: Node, ctx: LowerContext) -> list[int]:
 def lower_activation(node: Node, ctx: LowerContext) -> list[int]:
     a = resolved_attrs(node)
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
     if node.op == "Clip":
         lo, hi = (node.inputs + ["", ""])[1:3]
@@ -227,7 +227,7 @@ def lower_activation(node: Node, ctx: LowerContext) -> list[int]:
 def lower_softmax(node: Node, ctx: LowerContext) -> list[int]:
     a = resolved_attrs(node)
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     shape = ctx.shape(x)
     axis = a["axis"] % len(shape)
     if not a["legacy"] and axis != len(shape) - 1:
@@ -286,7 +286,7 @@ def lower_concat(node: Node, ctx: LowerContext) -> list[int]:
 
 def lower_pad(node: Node, ctx: LowerContext) -> list[int]:
     x, y = node.inputs[0], node.outputs[0]
-    _float_tensors(ctx, node, [x, y])
+    _float_tensors(ctx, [x, y])
     if resolved_attrs(node).get("mode", "constant") != "constant":
         raise Unsupported("only constant padding")
     pads = [int(p) for p in _constant(ctx, node.inputs[1], "pads").reshape(-1)]
