@@ -8,7 +8,8 @@ activation / residual passes; BLAS limited to --threads with threadpoolctl), nat
 wrappers of maku.backends.native with threads=--threads. Ratios are numpy / native (> 1:
 native is faster). Totals weight each layer by how often the network uses it. --numba adds
 a numba @njit depthwise candidate (the compile-path decision in docs/native_kernels.md).
-The machine is shared: repeat runs and compare medians.
+The machine is shared: repeat runs and compare medians; with --threads 1, --cpu-time measures
+process CPU time instead of wall time, which other programs on the machine disturb less.
 """
 
 from __future__ import annotations
@@ -150,20 +151,21 @@ def numba_depthwise() -> Callable[[LayerRun], None]:
     return lambda run: kernel(run.x, run.w, run.bias, run.layer.stride, run.out)
 
 
-def median_ms(fn: Callable[[], None], repeats: int) -> float:
+def median_ms(fn: Callable[[], None], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
     fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times) * 1e3
 
 
-def bench(batch: int, threads: int, repeats: int, with_numba: bool) -> None:
+def bench(batch: int, threads: int, repeats: int, with_numba: bool, clock: Callable[[], float]) -> None:
     numba_dw = numba_depthwise() if with_numba else None
     totals: dict[str, list[float]] = {}
-    print(f"\n## batch {batch}, {threads} thread(s): median ms of {repeats}; ratio = numpy / native")
+    what = "CPU" if clock is time.process_time else "wall"
+    print(f"\n## batch {batch}, {threads} thread(s): median {what} ms of {repeats}; ratio = numpy / native")
     header = f"{'layer':32s} {'count':>5s} {'numpy':>9s} {'native':>9s} {'ratio':>6s}"
     print(header + (f" {'numba':>9s}" if with_numba else ""))
     for layer, count in mobilenet_v2_layers().items():
@@ -171,12 +173,12 @@ def bench(batch: int, threads: int, repeats: int, with_numba: bool) -> None:
         numpy_ms, native_ms = [], []
         with threadpool_limits(threads):
             for _ in range(2):  # alternate; keep each side's better median
-                numpy_ms.append(median_ms(run.numpy, repeats))
-                native_ms.append(median_ms(run.native, repeats))
+                numpy_ms.append(median_ms(run.numpy, repeats, clock))
+                native_ms.append(median_ms(run.native, repeats, clock))
         t_numpy, t_native = min(numpy_ms), min(native_ms)
         line = f"{layer!s:32s} {count:5d} {t_numpy:9.3f} {t_native:9.3f} {t_numpy / t_native:6.2f}"
         if numba_dw and layer.kind == "depthwise":
-            line += f" {median_ms(lambda: numba_dw(run), repeats):9.3f}"  # noqa: B023 (called at once)
+            line += f" {median_ms(lambda: numba_dw(run), repeats, clock):9.3f}"  # noqa: B023 (called at once)
         print(line)
         for key in (layer.kind, "all"):
             sums = totals.setdefault(key, [0.0, 0.0])
@@ -196,12 +198,18 @@ def main() -> None:
         "--repeats", type=int, default=20, help="timed calls per layer (batch > 1: a quarter)"
     )
     parser.add_argument("--numba", action="store_true", help="also time a numba depthwise kernel")
+    parser.add_argument("--cpu-time", action="store_true", help="time process CPU time (single thread only)")
     args = parser.parse_args()
+    if args.cpu_time and args.threads != [1]:
+        parser.error("--cpu-time sums all threads' time: use it with --threads 1")
+    clock = time.process_time if args.cpu_time else time.perf_counter
     if not native.available():
         raise SystemExit("native kernels unavailable: nothing to compare")
     for batch in args.batch:
         for threads in args.threads:
-            bench(batch, threads, args.repeats if batch == 1 else max(3, args.repeats // 4), args.numba)
+            bench(
+                batch, threads, args.repeats if batch == 1 else max(3, args.repeats // 4), args.numba, clock
+            )
 
 
 if __name__ == "__main__":
