@@ -324,13 +324,7 @@ TABLE = CONV + BATCHNORM + ACTIVATIONS + binary_cases() + POOLS + REDUCE + gemm_
 
 
 # Bugs outside the importer and registry, kept visible until they are fixed (strict: a fix makes them fail).
-XFAIL: dict[str, str] = {
-    "MaxPool-max_window_past_the_end": "a 2x2/2 pool over H=1: ORT (and onnx shape inference) compute the output "
-                                       "size with C++ truncation, (1-2)/2+1 = 1 row pooled over the valid part; "
-                                       "maku floors to 0 and refuses (ShapeError). Needs ir/shapes.conv_out_dim and "
-                                       "kernels/pool.py _pool_out_size to agree on ORT's rule. PaddleOCR's "
-                                       "classifier meets it at input height 32",
-}
+XFAIL: dict[str, str] = {}
 PARAMS = [
     pytest.param(c, id=f"{c.op}-{c.id}", marks=[pytest.mark.xfail(strict=True, reason=XFAIL[f"{c.op}-{c.id}"])]
                  if f"{c.op}-{c.id}" in XFAIL else [])

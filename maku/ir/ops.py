@@ -95,7 +95,7 @@ def _spatial_attrs(ctx: InferContext, n_spatial: int, kernel: list[int]):
     return strides, dilations, pads
 
 
-def _window_shape(ctx: InferContext, channels_out, kernel: list[int], ceil: bool = False):
+def _window_shape(ctx: InferContext, channels_out, kernel: list[int], ceil: bool = False, pool: bool = False):
     x = ctx.shapes[0]
     if x is None:
         return None
@@ -106,7 +106,7 @@ def _window_shape(ctx: InferContext, channels_out, kernel: list[int], ceil: bool
     if pads is None:
         return (x[0], channels_out) + (None,) * n_spatial
     dims = [
-        S.conv_out_dim(x[2 + i], kernel[i], strides[i], pads[i], pads[i + n_spatial], dilations[i], ceil)
+        S.conv_out_dim(x[2 + i], kernel[i], strides[i], pads[i], pads[i + n_spatial], dilations[i], ceil, pool)
         for i in range(n_spatial)
     ]
     for d in dims:
@@ -131,7 +131,8 @@ def _infer_conv(ctx: InferContext):
 
 def _infer_pool(ctx: InferContext):
     x = ctx.shapes[0]
-    shape = _window_shape(ctx, None if x is None else x[1], ctx.attrs["kernel_shape"], bool(ctx.attrs["ceil_mode"]))
+    shape = _window_shape(ctx, None if x is None else x[1], ctx.attrs["kernel_shape"], bool(ctx.attrs["ceil_mode"]),
+                          pool=True)
     return [(ctx.dtypes[0], shape)]
 
 
@@ -400,7 +401,8 @@ def _infer_nhwc_pool(ctx: InferContext):
         return [(ctx.dtypes[0], None)]
     k, pads = a["kernel_shape"], a["pads"]
     dims = [
-        S.conv_out_dim(x[1 + i], k[i], a["strides"][i], pads[i], pads[i + 2], a.get("dilations", [1, 1])[i], bool(a["ceil_mode"]))
+        S.conv_out_dim(x[1 + i], k[i], a["strides"][i], pads[i], pads[i + 2], a.get("dilations", [1, 1])[i],
+                       bool(a["ceil_mode"]), truncate=True)
         for i in range(2)
     ]
     _check_window_fits(ctx, dims, list(k), x)

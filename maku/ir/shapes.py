@@ -50,14 +50,16 @@ def _broadcast_dim(dims: list[Dim], where: str, shapes) -> Dim:
 
 
 def conv_out_dim(
-    size: Dim, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1, ceil: bool = False
+    size: Dim, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1, ceil: bool = False,
+    truncate: bool = False,
 ) -> Dim:
-    """Output length of a convolution/pooling window along one axis (ONNX rules)."""
+    """Output length of a convolution/pooling window along one axis (ONNX rules). truncate: pools
+    follow ONNX Runtime, whose C++ division makes a window longer than the input give 1 output."""
     if not isinstance(size, int):
         return None
     span = dilation * (kernel - 1) + 1
     num = size + pad_begin + pad_end - span
-    out = (-(-num // stride) if ceil else num // stride) + 1
+    out = (-(-num // stride) if ceil else (int(num / stride) if truncate else num // stride)) + 1
     if ceil and (out - 1) * stride >= size + pad_begin:
         out -= 1  # a window may not start in the right padding
     return out

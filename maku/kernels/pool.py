@@ -15,9 +15,10 @@ from .windows import Padder, Pads, Pair, sliding_windows
 def _pool_out_size(
     size: int, kernel: int, stride: int, begin: int, end: int, dilation: int, ceil: bool
 ) -> int:
-    """Number of windows along one axis (ONNX, incl. the ceil_mode drop rule)."""
+    """Number of windows along one axis (ONNX, incl. the ceil_mode drop rule). Like ONNX Runtime,
+    a window longer than the padded input still gives one output (C++ division truncates)."""
     span = size + begin + end - dilation * (kernel - 1) - 1
-    count = (-(-span // stride) if ceil else span // stride) + 1
+    count = (-(-span // stride) if ceil else int(span / stride)) + 1
     if ceil and (count - 1) * stride >= size + begin:
         count -= 1
     return count
