@@ -104,6 +104,34 @@ def test_random_bytes_model(capsys, tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(bad) in err
 
 
+@pytest.mark.parametrize("command", ["info", "run", "classify", "compare", "bench", "profile"])
+@pytest.mark.parametrize("content", ["empty", "truncated"])
+def test_bad_model_files_fail_in_one_line(tmp_path, capsys, command, content):
+    bad = tmp_path / f"{content}.onnx"
+    bad.write_bytes(b"" if content == "empty" else assets.default_model().read_bytes()[:5000])
+    code, _, err = run_cli(capsys, command, str(bad))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"maku {command}: error: {bad}")
+
+
+def test_unsupported_op_is_named(tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Einsum", ["x", "x"], ["y"], equation="ij,ij->ij")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+    )
+    path = tmp_path / "einsum.onnx"
+    path.write_bytes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    )
+    code, _, err = run_cli(capsys, "info", str(path))
+    assert code == 2 and "Einsum" in err and "Traceback" not in err
+
+
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(maku.errors.MakuError):
         main(["--debug", "info", str(tmp_path / "nope.onnx")])
