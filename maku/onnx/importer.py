@@ -77,6 +77,8 @@ def import_model(model: onnx.ModelProto, *, origin: str = "<model>", base_dir: P
             constants[node.outputs[0]] = _constant_value(node, origin)
             continue
         nodes.append(_normalize(node, opset, constants, origin))
+        if node.op == "Dropout" and len(node.outputs) > 1:
+            nodes.extend(_dropout_mask(node, constants))
     metadata = {p.key: p.value for p in model.metadata_props}
     graph = Graph(nodes, inputs, outputs, constants, values, name=g.name or Path(origin).stem,
                   opset=opset, metadata=metadata)
@@ -263,12 +265,31 @@ def _normalize(node: Node, opset: int, constants: dict[str, np.ndarray], origin:
         node.inputs = node.inputs[:3] if not node.inputs[3] else node.inputs
         if len(node.inputs) > 3:
             raise UnsupportedOpError(f"{origin}: node {node.name!r} (Pad) uses the axes input, which maku does not support")
-    elif op == "Cast":
-        a["to"] = np.dtype(helper.tensor_dtype_to_np_dtype(a["to"])).name
+    elif op in ("Cast", "CastLike"):
+        a.pop("saturate", None)  # opset 19: only affects float8 targets, which maku refuses below
+        if op == "Cast":
+            to = np.dtype(helper.tensor_dtype_to_np_dtype(a["to"]))
+            if to.kind not in "biuf":
+                raise UnsupportedOpError(
+                    f"{origin}: node {node.name!r} (Cast) casts to {onnx.TensorProto.DataType.Name(a['to'])}, "
+                    "an element type maku does not support"
+                )
+            a["to"] = to.name
     elif op == "Dropout":
+        if len(node.inputs) > 2 and node.inputs[2]:
+            mode = constants.get(node.inputs[2])
+            if mode is None or bool(np.asarray(mode).reshape(-1)[0]):
+                raise UnsupportedOpError(
+                    f"{origin}: node {node.name!r} (Dropout) runs in training mode (random); maku is inference-only"
+                )
         node.inputs = node.inputs[:1]
         a.clear()
     elif op == "BatchNormalization":
+        if a.get("training_mode") or any(node.outputs[1:]):
+            raise UnsupportedOpError(
+                f"{origin}: node {node.name!r} (BatchNormalization) runs in training mode (it outputs batch "
+                "statistics); maku is inference-only"
+            )
         node.outputs = node.outputs[:1]
         for legacy in ("spatial", "is_test", "consumed_inputs", "training_mode"):
             a.pop(legacy, None)
@@ -280,6 +301,19 @@ def _normalize(node: Node, opset: int, constants: dict[str, np.ndarray], origin:
     if unknown:
         raise UnsupportedOpError(f"{origin}: node {node.name!r} ({node.op}) has unsupported attributes {sorted(unknown)}")
     return node
+
+
+def _dropout_mask(node: Node, constants: dict[str, np.ndarray]) -> list[Node]:
+    """An inference Dropout's mask output is all True: Expand(True, Shape(x)), so the Dropout itself
+    stays a one-output identity that the passes may drop."""
+    mask = node.outputs[1]
+    node.outputs = node.outputs[:1]
+    if not mask:
+        return []
+    true, shape = f"{node.name}__true", f"{node.name}__shape"
+    constants[true] = np.array(True)
+    return [Node("Shape", f"{node.name}__mask_shape", [node.inputs[0]], [shape]),
+            Node("Expand", f"{node.name}__mask", [true, shape], [mask])]
 
 
 def _legacy_broadcast(node: Node, constants: dict[str, np.ndarray], origin: str) -> None:
