@@ -23,6 +23,7 @@ from onnx import helper, numpy_helper
 from ort_helpers import assert_close
 
 import maku
+from maku.backends import resolve_backend
 
 # ----------------------------------------------------------------------------- building graphs
 
@@ -132,19 +133,26 @@ def run_maku(model: onnx.ModelProto | bytes, feeds: dict[str, np.ndarray], **loa
     return [out[v.name] for v in session.outputs]
 
 
+# the numpy backend always, and the one "auto" picks here (the compiled cpu backend when it builds)
+BACKENDS = tuple(dict.fromkeys(["numpy", resolve_backend("auto")]))
+
+
 def check_against_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray], *, rel: float = 1e-5,
-                      optimize: tuple[bool, ...] = (True, False), **load_options) -> list[np.ndarray]:
-    """maku (optimized and not) equals ORT on every output: max abs <= rel * max(1, max|ref|)."""
+                      optimize: tuple[bool, ...] = (True, False), backends: tuple[str, ...] = BACKENDS,
+                      **load_options) -> list[np.ndarray]:
+    """maku (each backend, optimized and not) equals ORT on every output: max abs <= rel * max(1, max|ref|)."""
     expected = run_ort(model, feeds)
-    for opt in optimize:
-        actual = run_maku(model, feeds, optimize=opt, **load_options)
-        assert len(actual) == len(expected)
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert a.dtype == e.dtype, f"output {i} (optimize={opt}): dtype {a.dtype} != ORT {e.dtype}"
-            try:
-                assert_close(a, e, rel)
-            except AssertionError as exc:
-                raise AssertionError(f"output {i} (optimize={opt}): {exc}") from None
+    for backend in backends:
+        for opt in optimize:
+            where = f"backend={backend}, optimize={opt}"
+            actual = run_maku(model, feeds, optimize=opt, backend=backend, **load_options)
+            assert len(actual) == len(expected)
+            for i, (a, e) in enumerate(zip(actual, expected)):
+                assert a.dtype == e.dtype, f"output {i} ({where}): dtype {a.dtype} != ORT {e.dtype}"
+                try:
+                    assert_close(a, e, rel)
+                except AssertionError as exc:
+                    raise AssertionError(f"output {i} ({where}): {exc}") from None
     return expected
 
 
