@@ -209,6 +209,8 @@ def gemm_cases() -> list[Case]:
         C("B_graph_input_transB", "Gemm", {"A": f32(3, 4), "B": f32(5, 4)}, transB=1),
         C("C_graph_input_beta", "Gemm", {"A": f32(3, 4), "C": f32(3, 5)}, {"B": f32(4, 5), "@order": ["A", "B", "C"]},
           beta=0.5),
+        C("C_row_graph_input_beta", "Gemm", {"A": f32(3, 4), "C": f32(1, 5)},
+          {"B": f32(4, 5), "@order": ["A", "B", "C"]}, beta=0.5),
         C("opset7_C_required", "Gemm", {"A": f32(2, 6)}, {"B": f32(3, 6), "C": f32(3)}, opset=7, transB=1),
         C("opset9", "Gemm", {"A": f32(2, 6)}, {"B": f32(6, 3), "C": f32(2, 3)}, opset=9, alpha=2.0, beta=0.5),
     ]
@@ -332,6 +334,8 @@ XFAIL: dict[str, str] = {
                                  "time, from the still-empty arena (backends/numpy/ops.py prepare_gemm)",
     "Gemm-C_graph_input_beta": "numpy backend, optimized: prepare_gemm scales a run-time C by beta at plan time, "
                                "from the still-empty arena (backends/numpy/ops.py prepare_gemm)",
+    "Gemm-C_row_graph_input_beta": "numpy and cpu backends: a run-time C of shape (1, N) with beta != 1 is read at "
+                                   "plan time, from the still-empty arena (numpy: prepare_gemm; cpu: its Gemm)",
 }
 PARAMS = [
     pytest.param(c, id=f"{c.op}-{c.id}", marks=[pytest.mark.xfail(strict=True, reason=XFAIL[f"{c.op}-{c.id}"])]
