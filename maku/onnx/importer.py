@@ -59,7 +59,8 @@ def import_model(model: onnx.ModelProto, *, origin: str = "<model>", base_dir: P
     """Convert a parsed ModelProto into a Graph (no optimization)."""
     opset = _default_opset(model, origin)
     g = model.graph
-    _check_supported(g, opset, origin)
+    domains = {imp.domain or "ai.onnx": imp.version for imp in model.opset_import}
+    _check_supported(g, opset, origin, domains)
     constants = {t.name: _tensor_to_array(t, base_dir, origin) for t in g.initializer}
     values = {vi.name: _value_from_proto(vi) for vi in list(g.value_info) + list(g.input) + list(g.output)}
     inputs = [values[vi.name] for vi in g.input if vi.name not in constants]
@@ -99,12 +100,14 @@ def _default_opset(model: onnx.ModelProto, origin: str) -> int:
     raise ModelFormatError(f"{origin}: the model imports no default-domain ONNX opset")
 
 
-def _check_supported(g: onnx.GraphProto, opset: int, origin: str) -> None:
-    """Raise one UnsupportedOpError naming every op type maku cannot run."""
+def _check_supported(g: onnx.GraphProto, opset: int, origin: str, domains: dict[str, int] | None = None) -> None:
+    """Raise one UnsupportedOpError naming every op type maku cannot run (with its domain's opset)."""
     missing: Counter[str] = Counter()
     first_nodes: dict[str, list[str]] = {}
+    versions: dict[str, int] = {}
     for idx, n in enumerate(g.node):
         op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+        versions.setdefault(op, opset if n.domain in ("", "ai.onnx") else (domains or {}).get(n.domain, 0))
         problem = None
         if op != "Constant" and (op not in OPS or op.startswith("maku.")):
             problem = op
@@ -117,9 +120,10 @@ def _check_supported(g: onnx.GraphProto, opset: int, origin: str) -> None:
         if problem:
             missing[problem] += 1
             first_nodes.setdefault(problem, []).append(n.name or f"{n.op_type}_{idx}")
+            versions.setdefault(problem, versions[op])
     if missing:
         lines = [
-            f"  {op} (opset {opset}): {count} node{'s' if count > 1 else ''}, e.g. {', '.join(first_nodes[op][:3])}"
+            f"  {op} (opset {versions[op]}): {count} node{'s' if count > 1 else ''}, e.g. {', '.join(first_nodes[op][:3])}"
             for op, count in missing.most_common()
         ]
         raise UnsupportedOpError(
