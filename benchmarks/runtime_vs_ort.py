@@ -41,7 +41,7 @@ THREADS = (1, 2)
 
 def maku_sessions(path: Path, threads: int) -> dict[str, maku.Session]:
     """The maku contenders: numpy always, cpu when its native kernels are available."""
-    sessions = {"maku numpy": maku.load(path, threads=threads)}
+    sessions = {"maku numpy": maku.load(path, backend="numpy", threads=threads)}
     try:
         sessions["maku cpu"] = maku.load(path, backend="cpu", threads=threads)
     except MakuError as exc:
