@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_builders import MOBILENET_V3, Style, mobilenet_v2, mobilenet_v3, run_ort
+from model_builders import BACKENDS, MOBILENET_V3, Style, mobilenet_v2, mobilenet_v3, run_ort
 from ort_helpers import assert_close
 
 import maku
@@ -68,10 +68,11 @@ def expectations(arch: str, size: str | None) -> dict:
     return {"Mul": se_blocks, "activations": {"Relu", "HardSwish", "HardSigmoid", ""}, "gemm_activation": "HardSwish"}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("arch,size,style", CASES)
-def test_exporter_style_matches_onnxruntime_and_is_optimized(arch, size, style):
+def test_exporter_style_matches_onnxruntime_and_is_optimized(arch, size, style, backend):
     model = build(arch, size, style)
-    session = maku.load(model.SerializeToString())
+    session = maku.load(model.SerializeToString(), backend=backend)
     batches = (2, 3) if isinstance(style.batch, str) else (2,)
     for batch in batches:  # a dynamic batch gets one plan per batch size
         x = image(style, batch)
