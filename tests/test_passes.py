@@ -181,3 +181,11 @@ def test_explicit_zero_pad_folds_into_the_conv_after_it():
     assert "Pad" not in ops_of(s)
     (conv,) = [n for n in s.graph.nodes if n.op == "maku.Conv"]
     assert conv.attrs["pads"] == [0, 0, 1, 1]
+
+
+def test_average_pool_over_the_whole_map_becomes_global_pooling():
+    b = OnnxGraph()
+    y = b.op("AveragePool", b.conv("x", 8, 8), kernel_shape=[9, 7])
+    got, want, s = run_both(b.model({"x": (2, 8, 9, 7)}, [y]), image())
+    assert_close(got, want)
+    assert "maku.GlobalAveragePool" in ops_of(s) and "maku.AveragePool" not in ops_of(s)

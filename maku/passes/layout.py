@@ -113,7 +113,16 @@ class _Converter:
         return self._pool(node, "maku.MaxPool", ("ceil_mode", "dilations"))
 
     def _AveragePool(self, node: Node) -> bool:
+        if self._covers_whole_input(node):  # TF's global pooling: one mean per channel
+            self.emit(Node("maku.GlobalAveragePool", node.name, [self.as_nhwc(node.inputs[0])], node.outputs[:1]), True)
+            return True
         return self._pool(node, "maku.AveragePool", ("ceil_mode", "count_include_pad"))
+
+    def _covers_whole_input(self, node: Node) -> bool:
+        a = resolved_attrs(node)
+        shape = self.onnx_shape(node.inputs[0])
+        no_pads = a["auto_pad"] in ("NOTSET", "VALID") and not any(a["pads"] or [])
+        return bool(shape) and len(shape) == 4 and list(shape[2:]) == list(a["kernel_shape"]) and no_pads
 
     def _GlobalAveragePool(self, node: Node) -> bool:
         if self.rank(node.inputs[0]) != 4:
