@@ -75,7 +75,8 @@ def mobilenet_v2_layers() -> Counter[Layer]:
 
 
 class LayerRun:
-    """One layer prepared both ways on random data: `numpy()` and `native()` write `out`."""
+    """One layer prepared both ways on random data: `numpy()` and `native()` write `out`
+    (numpy: a prepared maku.kernels Conv2d; native: a bound call)."""
 
     def __init__(self, layer: Layer, batch: int, threads: int):
         rng = np.random.default_rng(0)
@@ -91,13 +92,14 @@ class LayerRun:
         self.geometry = dict(strides=(layer.stride, layer.stride), pads=pads)
         if layer.kind == "pool":
             self.out = np.empty((batch, 1, 1, layer.cin), np.float32)
-            return
-        groups = layer.cin if layer.kind == "depthwise" else 1
-        self.conv = Conv2d(w, self.bias, self.x.shape, groups=groups, has_residual=layer.residual,
-                           activation=layer.act, alpha=0.0, beta=6.0, **self.geometry)  # fmt: skip
-        self.out = np.empty(self.conv.out_shape, np.float32)
-        self.residual = rng.standard_normal(self.out.shape, dtype=np.float32) if layer.residual else None
-        self.w = w[:, :, 0, :].copy() if layer.kind == "depthwise" else native.pack_gemm_weights(w)
+        else:
+            groups = layer.cin if layer.kind == "depthwise" else 1
+            self.conv = Conv2d(w, self.bias, self.x.shape, groups=groups, has_residual=layer.residual,
+                               activation=layer.act, alpha=0.0, beta=6.0, **self.geometry)  # fmt: skip
+            self.out = np.empty(self.conv.out_shape, np.float32)
+            self.residual = rng.standard_normal(self.out.shape, dtype=np.float32) if layer.residual else None
+            self.w = w[:, :, 0, :].copy() if layer.kind == "depthwise" else native.pack_gemm_weights(w)
+        self.native = self._bind_native()
 
     def numpy(self) -> None:
         if self.layer.kind == "pool":
@@ -105,24 +107,28 @@ class LayerRun:
         else:
             self.conv.run(self.x, self.out, self.residual)
 
-    def native(self) -> None:
+    def _bind_native(self) -> native.BoundCall:
+        """The native kernel prepared once, as the cpu backend's runners do."""
         kind, out, threads = self.layer.kind, self.out, self.threads
         if kind == "pool":
-            native.global_avg_pool(self.x, out, threads=threads)
-        elif kind == "depthwise":
-            native.depthwise_conv2d(
-                self.x, self.w, self.bias, **self.geometry, **self.act, out=out, threads=threads
-            )
-        elif kind == "pointwise":
+            return native.bind(native.global_avg_pool, self.x, out, threads=threads)
+        if kind == "pointwise":
             x2d, out2d = self.x.reshape(-1, self.layer.cin), out.reshape(-1, self.layer.cout)
             residual = None if self.residual is None else self.residual.reshape(out2d.shape)
-            native.pointwise_conv(
-                x2d, self.w, self.bias, **self.act, residual=residual, out=out2d, threads=threads
+            return native.bind(
+                native.pointwise_conv,
+                x2d,
+                self.w,
+                self.bias,
+                **self.act,
+                residual=residual,
+                out=out2d,
+                threads=threads,
             )
-        else:
-            native.conv2d_im2col(
-                self.x, self.w, self.bias, **self.geometry, **self.act, out=out, threads=threads
-            )
+        kernel = native.depthwise_conv2d if kind == "depthwise" else native.conv2d_im2col
+        return native.bind(
+            kernel, self.x, self.w, self.bias, **self.geometry, **self.act, out=out, threads=threads
+        )
 
 
 def numba_depthwise() -> Callable[[LayerRun], None]:
