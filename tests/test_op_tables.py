@@ -329,14 +329,7 @@ TABLE = CONV + BATCHNORM + ACTIVATIONS + binary_cases() + POOLS + REDUCE + gemm_
 
 
 # Bugs outside the importer and registry, kept visible until they are fixed (strict: a fix makes them fail).
-XFAIL: dict[str, str] = {
-    "Gemm-B_graph_input_transB": "numpy backend, optimized: prepare_gemm packs a run-time B (w.T copied) at plan "
-                                 "time, from the still-empty arena (backends/numpy/ops.py prepare_gemm)",
-    "Gemm-C_graph_input_beta": "numpy backend, optimized: prepare_gemm scales a run-time C by beta at plan time, "
-                               "from the still-empty arena (backends/numpy/ops.py prepare_gemm)",
-    "Gemm-C_row_graph_input_beta": "numpy and cpu backends: a run-time C of shape (1, N) with beta != 1 is read at "
-                                   "plan time, from the still-empty arena (numpy: prepare_gemm; cpu: its Gemm)",
-}
+XFAIL: dict[str, str] = {}
 PARAMS = [
     pytest.param(c, id=f"{c.op}-{c.id}", marks=[pytest.mark.xfail(strict=True, reason=XFAIL[f"{c.op}-{c.id}"])]
                  if f"{c.op}-{c.id}" in XFAIL else [])
@@ -627,3 +620,32 @@ def test_random_broadcast_matches_onnxruntime(shapes, op, where):
         key = where[0]
         consts = {key: inputs.pop(key), "@order": ["A", "B"]}
     check_against_ort(one_op_model(op, inputs, consts), inputs)
+
+
+@st.composite
+def pool_configs(draw):
+    op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    attrs = {"kernel_shape": [kh, kw], "strides": [draw(st.integers(1, 3)), draw(st.integers(1, 3))],
+             "ceil_mode": draw(st.integers(0, 1))}
+    dh, dw = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if op == "MaxPool" else (1, 1)
+    if op == "MaxPool":
+        attrs["dilations"] = [dh, dw]
+    else:
+        attrs["count_include_pad"] = draw(st.integers(0, 1))
+    if draw(st.booleans()):  # ORT wants each pad smaller than the kernel
+        attrs["pads"] = [draw(st.integers(0, k - 1)) for k in (kh, kw, kh, kw)]
+    pads = attrs.get("pads", [0] * 4)
+    min_h = max(1, (kh - 1) * dh + 1 - pads[0] - pads[2])
+    min_w = max(1, (kw - 1) * dw + 1 - pads[1] - pads[3])
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(min_h, min_h + 7)),
+             draw(st.integers(min_w, min_w + 7)))
+    return op, shape, attrs
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_configs())
+def test_random_pool_matches_onnxruntime(config):
+    op, shape, attrs = config
+    x = f32(*shape)
+    check_against_ort(one_op_model(op, {"X": x}, opset=13, **attrs), {"X": x})

@@ -18,12 +18,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("model", help="ONNX (or .maku) model file")
     options.add_batch(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--backend", choices=("auto", "cpu", "numpy", "wasm"), default="auto",
+                   help="with wasm: also show which nodes run in WebAssembly and which fall back to numpy")
 
 
 def run(args: argparse.Namespace) -> int:
     session = maku.load(args.model)
-    summary = model_summary(session, random_feeds(session, args.batch))
+    feeds = random_feeds(session, args.batch)
+    summary = model_summary(session, feeds)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary, args.batch))
+    if args.backend == "wasm" and not args.json:
+        from maku.backends.wasm.placement import placement_table
+
+        print(placement_table(session.executor_for(feeds).plan))
     return 0
 
 

@@ -667,7 +667,7 @@ OPS: dict[str, OpSchema] = {
         _op("Cast", {"to": _REQUIRED}, _infer_cast, _compute_cast),
         _op("CastLike", {}, _infer_castlike, lambda n, xs: [xs[0].astype(xs[1].dtype)], inputs=(2, 2)),
         _op("Identity", {}, _same, lambda n, xs: [xs[0]]),
-        _op("Dropout", {"ratio": 0.5}, _infer_dropout, lambda n, xs: [xs[0]], inputs=(1, 3),
+        _op("Dropout", {"ratio": 0.5}, _infer_dropout, lambda n, xs: [xs[0], np.ones(xs[0].shape, bool)], inputs=(1, 3),
             doc="inference only: the identity"),
         # --- maku ops made by passes (NHWC)
         _op("maku.Conv", {"strides": _REQUIRED, "pads": _REQUIRED, "dilations": _REQUIRED, "group": 1, **_FUSED_ACT},

@@ -32,8 +32,12 @@ def _identity(graph: Graph, src: str, dst: str) -> Node:
 
 def eliminate_identities(graph: Graph) -> Graph:
     """Drop Identity and Dropout nodes (Dropout is the identity at inference)."""
+    consumers = graph.consumers()
     for node in [n for n in graph.nodes if n.op in PASS_THROUGH]:
         src = node.inputs[0]
+        mask = node.outputs[1:]
+        if mask and mask[0] and (mask[0] in consumers or mask[0] in graph.output_names):
+            continue  # Dropout's mask is read: keep the node (it writes an all-true mask)
         if node.outputs[0] in graph.output_names and (src in graph.input_names or src in graph.constants):
             continue  # an output that is an input or a constant needs its copy
         bypass(graph, node, src)

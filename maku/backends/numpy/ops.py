@@ -76,13 +76,16 @@ def prepare_gemm(node: Node, ctx: PrepareContext) -> Runner:
     a = resolved_attrs(node)
     x, out = ctx.get(node.inputs[0]), ctx.get(node.outputs[0])
     w = ctx.get(node.inputs[1])
-    w = np.ascontiguousarray(w.T if a["transB"] else w)  # packed once: (K, N)
-    c = ctx.get(node.inputs[2]) if len(node.inputs) > 2 else None
-    if c is not None:
-        c = np.ascontiguousarray(c * a["beta"] if a["beta"] != 1.0 else c)
+    if node.inputs[1] in ctx.constants:  # packed once: (K, N)
+        w, trans_b = np.ascontiguousarray(w.T if a["transB"] else w), False
+    else:
+        trans_b = bool(a["transB"])
+    c, beta = ctx.get(node.inputs[2]) if len(node.inputs) > 2 else None, a["beta"]
+    if c is not None and node.inputs[2] in ctx.constants and beta != 1.0:
+        c, beta = np.ascontiguousarray(c * beta), 1.0  # folded once; a run-time C is scaled per run
     kind, act_a, act_b = _act(a)
-    return lambda: gemm.gemm(x, w, c, alpha=a["alpha"], trans_a=bool(a["transA"]), activation=kind,
-                             act_alpha=act_a, act_beta=act_b, out=out)
+    return lambda: gemm.gemm(x, w, c, alpha=a["alpha"], beta=beta, trans_a=bool(a["transA"]), trans_b=trans_b,
+                             activation=kind, act_alpha=act_a, act_beta=act_b, out=out)
 
 
 def _prepare_binary(fn):
