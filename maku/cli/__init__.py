@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = _available_commands()
-    for name, module in modules.items():
+    for module in modules.values():
         module.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
