@@ -49,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=1.0, help="width multiplier")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="BLAS threads (default: the library's; 1 is far faster on a busy machine)")
     p.add_argument("--limit-train", type=int, default=0, help="use a fixed random N training images (smoke runs)")
     p.add_argument("--limit-test", type=int, default=0, help="use a fixed random N test images")
     p.add_argument("--no-export", action="store_true", help="skip writing model.onnx at the end")
@@ -179,7 +180,14 @@ def keep_freed_memory() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
     keep_freed_memory()
+    with threadpool_limits(limits=args.threads):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     run_dir = RunFolder(Path(args.out))
     if args.resume:
         if not run_dir.last.exists():
