@@ -27,7 +27,8 @@ DATA = Path(os.environ.get("MAKU_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
 def model_files(tmp: Path) -> dict[str, Path]:
-    """The benchmark models: shared-data ImageNet models plus a random-weight V3-Large."""
+    """The benchmark models: shared-data ImageNet models, a random-weight V3-Large, and maku's own
+    MobileNetV1-CIFAR (width 0.5, exported by maku.export)."""
     models = {
         "v2": DATA / "models/imagenet_converted/mobilenet_v2_1.0_224_fp32_from_tflite_qat.onnx",
         "v3s": DATA / "models/imagenet_converted/mobilenet_v3_small_1.0_224_fp32_from_tflite_qat.onnx",
@@ -38,6 +39,11 @@ def model_files(tmp: Path) -> dict[str, Path]:
     v3l = tmp / "mobilenet_v3_large_random.onnx"
     onnx.save(mobilenet_v3(Style(opset=14, batch="N"), size="large", width=1.0, resolution=224), v3l)
     models["v3l"] = v3l
+    import maku
+
+    v1c = tmp / "mobilenet_v1_cifar_w05.onnx"
+    maku.export(maku.models.mobilenet_v1_cifar(width=0.5).eval(), np.zeros((1, 32, 32, 3), np.float32), v1c)
+    models["v1c"] = v1c
     return models
 
 
@@ -127,7 +133,7 @@ def fresh_process(runtime: str, path: Path, batch: int, threads: int) -> tuple[f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs")
-    ap.add_argument("--models", default="v2,v3s,v3l")
+    ap.add_argument("--models", default="v2,v3s,v3l,v1c")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     runs = 5 if args.quick else 20
