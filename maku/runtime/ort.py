@@ -13,6 +13,7 @@ import onnx
 from onnx import numpy_helper
 
 from maku.errors import MakuError
+from maku.plan.serialize import is_maku_file
 
 INSTALL_HINT = "pip install 'maku[ort]'"
 
@@ -30,6 +31,10 @@ def require_onnxruntime(purpose: str = "this command") -> ModuleType:
 
 def read_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     """Parse an ONNX file (external data included) for handing to ONNX Runtime."""
+    if is_maku_file(path):
+        raise MakuError(
+            f"{path}: a compiled .maku file; ONNX Runtime needs the .onnx model it was built from"
+        )
     try:
         return onnx.load(os.fspath(path))
     except FileNotFoundError:
