@@ -118,6 +118,7 @@ def ort_session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
     data = model if isinstance(model, bytes) else model.SerializeToString()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT warns when its kernels and onnx shape inference disagree
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

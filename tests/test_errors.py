@@ -133,6 +133,17 @@ def test_unsupported_attribute_cases_are_named(case, attrs, match):
         maku.load(b.model().SerializeToString())
 
 
+@pytest.mark.parametrize("form", ["value_string", "value_strings"])
+def test_string_constants_are_refused(form):
+    b = GraphBuilder(13)
+    x = b.input("x", [2])
+    k = b.node("Constant", [], name="labels", **{form: "cat" if form == "value_string" else ["cat", "dog"]})
+    b.output(b.node("Identity", [x]))
+    b.output(k)
+    with pytest.raises(UnsupportedOpError, match="labels"):
+        maku.load(b.model().SerializeToString())
+
+
 @pytest.mark.parametrize("opset", [1, 6, 23, 30])
 def test_unknown_opset_is_refused(opset):
     with pytest.raises(UnsupportedOpError, match=f"opset {opset} is not supported"):

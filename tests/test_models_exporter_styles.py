@@ -8,6 +8,8 @@ Transpose left but the one at the input boundary.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from model_builders import BACKENDS, MOBILENET_V3, Style, mobilenet_v2, mobilenet_v3, run_ort
@@ -136,3 +138,16 @@ def test_debug_and_unoptimized_runs_agree(options):
     (expected,) = run_ort(model, {"input": x})
     actual = maku.load(model.SerializeToString(), **options)(x)
     assert float(np.max(np.abs(actual - expected))) <= 1e-4
+
+
+def test_one_session_called_from_several_threads():
+    """Concurrent calls (two batch sizes, so two plans) each get their own correct logits."""
+    style = STYLES_V2["pytorch_opset13_bn_kept_dynamic"]
+    model = mobilenet_v2(style)
+    session = maku.load(model.SerializeToString())
+    inputs = [image(style, batch=1 + i % 2, seed=i) for i in range(8)]
+    expected = [run_ort(model, {"input": x})[0] for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(session, inputs * 2))
+    for i, got in enumerate(results):
+        assert_close(got, expected[i % len(inputs)], 1e-5)

@@ -100,6 +100,9 @@ def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name, 
     session, ort = maku.load(path, backend=backend), ort_session(path.read_bytes())
     input_name = session.inputs[0].name
     assert session.inputs[0].dtype == np.uint8
+    nchw = np.ascontiguousarray(crops.transpose(0, 3, 1, 2))
+    batched = session(nchw)  # exported at batch 1; maku runs any batch (one plan per batch size)
+    assert max_abs(batched, stored) <= TOL, f"batch of 20: {max_abs(batched, stored):.3g} vs stored ORT"
     for i, hwc in enumerate(crops):
         x = np.ascontiguousarray(hwc.transpose(2, 0, 1)[None])  # the model takes uint8 NCHW
         ours = session(x)
@@ -108,6 +111,25 @@ def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name, 
         assert max_abs(ours, theirs) <= TOL, f"crop {i}: {max_abs(ours, theirs):.3g} vs live ORT"
         assert max_abs(ours[0], stored[i]) <= TOL, f"crop {i}: {max_abs(ours[0], stored[i]):.3g} vs stored ORT"
         assert ours.argmax() == theirs.argmax() == stored[i].argmax()
+
+
+def test_nhwc_input_layout_takes_the_crops_as_they_are(test_data):
+    """input_layout="NHWC": the uint8 NHWC crops go in without a transpose, and the outputs do not change."""
+    name = "mobilenet_v2_1.0_224_fp32_from_tflite_qat"
+    session = maku.load(model_path(test_data, name), input_layout="NHWC")
+    assert session.inputs[0].shape[1:] == (224, 224, 3)
+    crops = np.load(test_data / "reference" / "imagenet20_crops224_uint8.npy")
+    stored = np.load(test_data / "reference" / f"ort_out20_{name}.npy")
+    assert max_abs(session(crops[:1]), stored[:1]) <= TOL
+    assert max_abs(session(crops[5:10]), stored[5:10]) <= TOL  # the batch-1 model at batch 5
+
+
+@pytest.mark.xfail(strict=True, reason="layout pass: the NHWC->NCHW input Transpose is not moved through the "
+                   "elementwise Cast -> Sub(128) -> Mul(1/128) prologue of the TF-converted models, so it and a "
+                   "Transpose back to NHWC before the first conv both remain (2 full-image transposes per run)")
+def test_nhwc_input_layout_leaves_no_transpose_on_tf_converted_model(test_data):
+    session = maku.load(model_path(test_data, "mobilenet_v2_1.0_224_fp32_from_tflite_qat"), input_layout="NHWC")
+    assert "Transpose" not in session.graph.op_histogram()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -177,13 +199,15 @@ def photo_batch(test_data: Path, crop: int, short: int) -> tuple[list[np.ndarray
 @pytest.mark.slow
 @pytest.mark.parametrize("name", IMAGENET_FP32)
 def test_top1_on_500_photos_equals_onnxruntime(test_data, name):
-    """Every labelled photo: maku's top-1 is ORT's, and the accuracy is the MANIFEST's figure."""
+    """Every labelled photo: maku's top-1 is ORT's, and the accuracy is the MANIFEST's figure.
+
+    ORT runs the batch-1 model photo by photo; maku runs it at batch 50 (its batch generalization)."""
     crop, short, manifest_top1 = IMAGENET_FP32[name]
     crops, labels = photo_batch(test_data, crop, short)
     path = model_path(test_data, name)
     session, ort = maku.load(path), ort_session(path.read_bytes())
     input_name = session.inputs[0].name
-    ours = np.array([session(x).argmax() for x in crops])
+    ours = np.concatenate([session(np.concatenate(crops[i : i + 50])).argmax(1) for i in range(0, 500, 50)])
     theirs = np.array([ort.run(None, {input_name: x})[0].argmax() for x in crops])
     differ = np.flatnonzero(ours != theirs)
     report = (f"{name}: maku top-1 {(ours == labels).sum()}/500, ORT {(theirs == labels).sum()}/500, "
