@@ -386,13 +386,22 @@ def conv(b: GraphBuilder, x: str, cin: int, cout: int, k: int = 3, **attrs) -> s
 
 
 def chain(middle, cin=4, hw=(7, 6), cout_last=5, opset=13):
-    """x → Conv → middle(b, y) → Conv → output; middle returns (tensor, its channel count)."""
+    """x → Conv → middle(b, y) → Conv → output; middle returns (tensor, its channel count).
+
+    Besides x, the graph has inputs x2 (an NCHW tensor shaped like the first conv's output) and v
+    (a vector along W) for middles that read them; unread inputs are dropped."""
     def build():
         b = GraphBuilder(opset=opset)
         x = b.input("x", [2, 3, *hw])
         y, c = middle(b, conv(b, x, 3, cin))
         b.output(conv(b, y, c, cout_last) if c else y)
-        return b.model(), {"x": f32(2, 3, *hw)}
+        feeds = {"x": f32(2, 3, *hw)}
+        read = {i for n in b.nodes for i in n.input}
+        for name, value in (("x2", f32(2, cin, *hw)), ("v", f32(hw[1]))):
+            if name in read:
+                b.input(name, value.shape)
+                feeds[name] = value
+        return b.model(), feeds
     return build
 
 
@@ -523,6 +532,58 @@ def _cast_roundtrip(b, y):
     return b.node("Cast", [b.node("Cast", [y], to=T["double"])], to=T["float"]), 4
 
 
+def _with_input(op):  # an NHWC tensor meets the (NCHW) graph input itself
+    def middle(b, y):
+        return b.node(op, [y, "x2"]), 4
+    return middle
+
+
+def _mul_by_runtime_vector(b, y):  # broadcast against a computed lower-rank tensor: stays in ONNX layout
+    return b.node("Mul", [y, b.node("Sigmoid", ["v"])]), 4
+
+
+def _reduce_channels_drop(b, y):
+    return b.node("ReduceMean", [y], axes=[1], keepdims=0), 0
+
+
+def _residual_then_relu(b, y):  # ResNet order: the Relu comes after the residual Add, it must not be fused before
+    return b.node("Relu", [b.node("Add", [conv(b, y, 4, 4), y])]), 4
+
+
+def _activation(op, **attrs):
+    def middle(b, y):
+        return b.node(op, [y], **attrs), 4
+    return middle
+
+
+def _clip_one_side(which):
+    def middle(b, y):
+        bounds = [b.init(np.float32(-0.5)), ""] if which == "min" else ["", b.init(np.float32(0.5))]
+        return b.node("Clip", [y, *bounds]), 4
+    return middle
+
+
+def _almost_hardswish(add, div):  # x * Clip(x + add, 0, 6) / div is hardswish only for add=3, div=6
+    def middle(b, y):
+        r6 = b.node("Clip", [b.node("Add", [y, b.init(np.float32(add))]), b.init(np.float32(0)), b.init(np.float32(6))])
+        return b.node("Div", [b.node("Mul", [y, r6]), b.init(np.float32(div))]), 4
+    return middle
+
+
+def _x_times_paddle_hardsigmoid(b, y):  # HardSigmoid(alpha=0.2): x * it is not hardswish
+    return b.node("Mul", [y, b.node("HardSigmoid", [y], alpha=0.2, beta=0.5)]), 4
+
+
+def _intermediate_is_output(b, y):  # a fused-candidate activation whose result is also a graph output
+    r = b.node("Relu", [y])
+    b.output(r)
+    return r, 4
+
+
+def _two_readers(b, y):  # the conv output feeds two convs and an Add
+    return b.node("Add", [conv(b, y, 4, 4, k=1), conv(b, y, 4, 4, k=3)]), 4
+
+
 # (id, builder, most Transposes allowed after optimization: the input's and the 4-D output's are the
 # boundary; an op that only has an NCHW kernel (Softmax, Slice) costs a pair around it)
 CHAINS = [
@@ -561,6 +622,22 @@ CHAINS = [
     ("batchnorm_between_convs", chain(_batchnorm), 2),
     ("hardswish_decomposed", chain(_hardswish_decomposed), 2),
     ("cast_roundtrip", chain(_cast_roundtrip), 2),
+    ("add_graph_input", chain(_with_input("Add")), 3),
+    # Concat with an NCHW operand falls back to NCHW (4); transposing x2 instead would make it 3, as Add does
+    ("concat_graph_input", chain(lambda b, y: (b.node("Concat", [y, "x2"], axis=1), 8)), 4),
+    ("mul_runtime_vector_w", chain(_mul_by_runtime_vector), 4),
+    ("reducemean_channels_no_keepdims", chain(_reduce_channels_drop), 1),
+    ("residual_then_relu", chain(_residual_then_relu), 2),
+    ("sigmoid_fused", chain(_activation("Sigmoid")), 2),
+    ("hardsigmoid_custom_fused", chain(_activation("HardSigmoid", alpha=0.3, beta=0.4)), 2),
+    ("hardswish_fused", chain(_activation("HardSwish"), opset=14), 2),
+    ("clip_min_only", chain(_clip_one_side("min")), 2),
+    ("clip_max_only", chain(_clip_one_side("max")), 2),
+    ("not_hardswish_div5", chain(_almost_hardswish(3.0, 5.0)), 2),
+    ("not_hardswish_add2", chain(_almost_hardswish(2.0, 6.0)), 2),
+    ("not_hardswish_paddle_hardsigmoid", chain(_x_times_paddle_hardsigmoid), 2),
+    ("intermediate_is_output", chain(_intermediate_is_output), 3),
+    ("two_readers", chain(_two_readers), 2),
 ]
 
 
