@@ -67,12 +67,7 @@ EXCLUDE = {
     "test_identity_sequence": "sequence-typed values: maku runs tensors only",
 }
 # bugs outside the importer and registry, kept visible (strict) until fixed
-XFAIL = {
-    "test_gemm_all_attributes": "numpy and cpu backends: Gemm with a run-time C (shape (1, N)) and beta != 1 reads C "
-                                "at plan time, from the still-empty arena (numpy: also packs a run-time B for transB)",
-    "test_gemm_beta": "numpy and cpu backends: Gemm with a run-time C (shape (1, N)) and beta != 1 reads C at plan "
-                      "time, from the still-empty arena",
-}
+XFAIL: dict[str, str] = {}
 # expected outputs written with fewer digits than our tolerance: (rtol, atol) of the case itself
 TOLERANCE = {
     "test_averagepool_2d_ceil_last_window_starts_on_pad": (1e-3, 1e-7),  # given to 4 digits; maku equals ORT
