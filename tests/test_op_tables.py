@@ -678,14 +678,14 @@ def conv_configs(draw):
     return (n, cin, h, w), (cout, cin // g, kh, kw), bias, attrs
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(conv_configs())
 def test_random_conv_matches_onnxruntime(config):
     x_shape, w_shape, bias, attrs = config
     check_against_ort(conv_case("random", x_shape, w_shape, bias, **attrs).model(), {"X": f32(*x_shape)})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
        st.sampled_from(["Add", "Sub", "Mul", "Div"]), st.sampled_from(["inputs", "A const", "B const"]))
 def test_random_broadcast_matches_onnxruntime(shapes, op, where):
@@ -720,9 +720,80 @@ def pool_configs(draw):
     return op, shape, attrs
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(pool_configs())
 def test_random_pool_matches_onnxruntime(config):
     op, shape, attrs = config
     x = f32(*shape)
     check_against_ort(one_op_model(op, {"X": x}, opset=13, **attrs), {"X": x})
+
+
+@st.composite
+def random_cnns(draw):
+    """A random DAG of the ops MobileNets use, on 4-D tensors; returns (model, feeds)."""
+    b = GraphBuilder(opset=draw(st.sampled_from([11, 13, 14])))
+    n, c0, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(4, 9)), draw(st.integers(4, 9))
+    tensors = [(b.input("x", [n, c0, h, w]), (n, c0, h, w))]  # (name, NCHW shape)
+    for _ in range(draw(st.integers(2, 9))):
+        x, (n_, c, hh, ww) = draw(st.sampled_from(tensors))
+        kinds = ["conv", "conv", "dwconv", "act", "binary", "binary_const", "concat", "pool", "gap_scale", "pad"]
+        if x == "x" or x.startswith("conv"):  # BN after other producers: test_batchnorm_after_relu (xfail)
+            kinds.append("bn")
+        kind = draw(st.sampled_from(kinds))
+        if kind in ("conv", "dwconv"):
+            k, s = draw(st.sampled_from([1, 3])), draw(st.integers(1, 2))
+            groups, cout = (c, c) if kind == "dwconv" else (1, draw(st.integers(1, 6)))
+            y = b.node("Conv", [x, b.init(b.randn(cout, c // groups, k, k, scale=0.5)), b.init(b.randn(cout))],
+                       strides=[s, s], pads=[k // 2] * 4, group=groups)
+            shape = (n_, cout, (hh - 1) // s + 1, (ww - 1) // s + 1)
+        elif kind == "act":
+            op = draw(st.sampled_from(["Relu", "Sigmoid", "HardSigmoid", "Clip"] + (["HardSwish"] if b.opset >= 14 else [])))
+            extra = [b.init(np.float32(0)), b.init(np.float32(6))] if op == "Clip" else []
+            y, shape = b.node(op, [x, *extra]), (n_, c, hh, ww)
+        elif kind == "binary":
+            same = [t for t, s in tensors if s == (n_, c, hh, ww)]
+            y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, draw(st.sampled_from(same))]), (n_, c, hh, ww)
+        elif kind == "binary_const":
+            const = f32(*draw(st.sampled_from([(c, 1, 1), (1, c, 1, 1), (ww,), (hh, 1), (), (c, hh, ww)])))
+            y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, b.init(const)]), (n_, c, hh, ww)
+        elif kind == "concat":
+            fits = [(t, s) for t, s in tensors if (s[0], s[2], s[3]) == (n_, hh, ww)]
+            other, oshape = draw(st.sampled_from(fits))
+            y, shape = b.node("Concat", [x, other], axis=1), (n_, c + oshape[1], hh, ww)
+        elif kind == "pool":
+            op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+            y = b.node(op, [x], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+            shape = (n_, c, -(-hh // 2), -(-ww // 2))
+        elif kind == "gap_scale":
+            y, shape = b.node("Mul", [x, b.node("GlobalAveragePool", [x])]), (n_, c, hh, ww)
+        elif kind == "bn":
+            params = [b.init(a) for a in (f32(c) + 1, f32(c), f32(c), np.abs(f32(c)) + 0.5)]
+            y, shape = b.node("BatchNormalization", [x, *params]), (n_, c, hh, ww)
+        else:
+            y = b.node("Pad", [x, b.init(i64([0, 0, 1, 0, 0, 0, 0, 1]))])
+            shape = (n_, c, hh + 1, ww + 1)
+        tensors.append((y, shape))
+    b.output(tensors[-1][0])
+    extra = draw(st.sampled_from(tensors[1:-1])) if len(tensors) > 2 and draw(st.booleans()) else None
+    if extra is not None:
+        b.output(extra[0])
+    return b.model(), {"x": f32(n, c0, h, w)}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(random_cnns(), st.sampled_from([{}, {"poison_freed": True}, {"reuse_memory": False}]))
+def test_random_cnn_matches_onnxruntime(graph, options):
+    """Whole random DAGs: layout, fusion, in-place planning and freed-memory poisoning must not change results."""
+    model, feeds = graph
+    check_against_ort(model, feeds, **options)
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="fold_batchnorm: a BatchNormalization whose producer is a "
+                   "one-input op (Relu, a pool) crashes the optimizer with IndexError in _fold_into "
+                   "(producer.inputs[1] is read before checking that the producer is a Conv/Gemm)")
+def test_batchnorm_after_relu():
+    b = GraphBuilder(13)
+    x = b.input("x", [1, 2, 3, 3])
+    params = [b.init(a) for a in (f32(2) + 1, f32(2), f32(2), np.abs(f32(2)) + 0.5)]
+    b.output(b.node("BatchNormalization", [b.node("Relu", [x]), *params]))
+    check_against_ort(b.model(), {"x": f32(1, 2, 3, 3)})
