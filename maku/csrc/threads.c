@@ -1,10 +1,11 @@
 /* maku_parallel_for on a small persistent pthread pool (host builds only).
  *
- * A call splits the tasks into one chunk per thread. Chunk i is meant for worker i (the
- * caller takes chunk 0), but every chunk is claimed with a compare-and-swap, and the caller,
- * once done with its own, claims any chunk whose worker has not started yet. A worker that
+ * A call splits the tasks into CHUNKS_PER_THREAD chunks per thread. Every chunk is claimed
+ * with a compare-and-swap; participant p (the caller is 0) starts with its own share,
+ * chunks [p*chunks/threads, ...), then takes whatever is left of the others'. A worker that
  * is asleep or has lost its core to another process (BLAS's threads, other programs on a
- * shared machine) therefore costs at most the one chunk it already started, never a stall.
+ * shared machine) therefore costs at most the chunk it is running, never a stall, and
+ * threads running at different speeds still finish together.
  *
  * Between calls a worker spins for SPIN_NS and then sleeps on a condition variable: waking
  * a sleeping thread costs tens to hundreds of microseconds on a VM, more than a whole
@@ -19,6 +20,8 @@
 #include "parallel.h"
 
 #define MAX_THREADS 64
+#define CHUNKS_PER_THREAD 4
+#define MAX_CHUNKS (MAX_THREADS * CHUNKS_PER_THREAD)
 #define SPIN_NS 200000
 
 static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -29,9 +32,10 @@ static int started;                      /* workers running, numbered 1..started
 static uint64_t spawned_at[MAX_THREADS]; /* generation when each worker was created */
 static atomic_uint_fast64_t generation;  /* bumped once per parallel call */
 static atomic_int sleepers;              /* workers blocked (or about to block) on work_ready */
-static atomic_int unclaimed[MAX_THREADS]; /* 1 while chunk i of the current call is free */
+static atomic_int unclaimed[MAX_CHUNKS]; /* 1 while chunk i of the current call is free */
 static atomic_int chunks_done;           /* chunks of the current call finished */
 static atomic_int job_chunks;
+static atomic_int job_threads;
 static maku_task_fn job_fn;
 static void *job_ctx;
 static int64_t job_tasks;
@@ -69,7 +73,8 @@ static int generation_moved(uint64_t seen) { return atomic_load(&generation) != 
 static int all_chunks_done(uint64_t chunks) { return (uint64_t)atomic_load(&chunks_done) == chunks; }
 
 /* Runs chunk i as participant `who` (0 = the caller) if nobody has claimed it yet. The job
- * fields are read only after the claim: they stay fixed until every chunk is done. */
+ * fields are read only after the claim: they stay fixed until every chunk is done (a worker
+ * waking up late claims nothing of a finished call, whose chunks are all taken). */
 static void try_chunk(int32_t i, int32_t who) {
     int expected = 1;
     if (!atomic_compare_exchange_strong(&unclaimed[i], &expected, 0))
@@ -83,6 +88,14 @@ static void try_chunk(int32_t i, int32_t who) {
         pthread_cond_signal(&work_done);
         pthread_mutex_unlock(&lock);
     }
+}
+
+/* Participant `who`'s pass over the chunks: its own share first, then the rest. */
+static void run_chunks(int32_t who) {
+    const int32_t chunks = atomic_load(&job_chunks), threads = atomic_load(&job_threads);
+    const int32_t first = (int32_t)((int64_t)chunks * who / threads);
+    for (int32_t k = 0; k < chunks; k++)
+        try_chunk((first + k) % chunks, who);
 }
 
 static void *worker_main(void *arg) {
@@ -100,8 +113,8 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&lock);
         }
         seen = atomic_load(&generation);
-        if (me < atomic_load(&job_chunks))
-            try_chunk(me, me);
+        if (me < atomic_load(&job_threads))
+            run_chunks(me);
     }
     return NULL;
 }
@@ -151,14 +164,16 @@ void maku_parallel_for(int64_t n_tasks, maku_task_fn fn, void *ctx, int32_t thre
     }
     pthread_once(&fork_hook_once, install_fork_hook);
     pthread_mutex_lock(&call_lock);
-    int32_t chunks = ensure_workers(threads - 1) + 1;
-    if (chunks > threads)
-        chunks = threads;
+    const int running = ensure_workers(threads - 1) + 1;
+    if (threads > running)
+        threads = running;
+    const int32_t chunks = n_tasks < threads * CHUNKS_PER_THREAD ? (int32_t)n_tasks : threads * CHUNKS_PER_THREAD;
     /* job fields first, then free the chunks, then announce: see try_chunk */
     job_fn = fn;
     job_ctx = ctx;
     job_tasks = n_tasks;
     atomic_store(&job_chunks, chunks);
+    atomic_store(&job_threads, threads);
     atomic_store(&chunks_done, 0);
     for (int32_t i = 0; i < chunks; i++)
         atomic_store(&unclaimed[i], 1);
@@ -168,8 +183,7 @@ void maku_parallel_for(int64_t n_tasks, maku_task_fn fn, void *ctx, int32_t thre
         pthread_cond_broadcast(&work_ready);
         pthread_mutex_unlock(&lock);
     }
-    for (int32_t i = 0; i < chunks; i++) /* our chunk, then any not started yet */
-        try_chunk(i, 0);
+    run_chunks(0);
     if (!spin_until(all_chunks_done, (uint64_t)chunks)) {
         pthread_mutex_lock(&lock);
         while (atomic_load(&chunks_done) != chunks)
