@@ -74,13 +74,7 @@ def _pointwise_grad(
 
 
 def _depthwise_grad(
-    x: np.ndarray,
-    w: np.ndarray,
-    g: np.ndarray,
-    strides: Pair,
-    pads: Pads,
-    dilations: Pair,
-    need_input_grad: bool,
+    x: np.ndarray, w: np.ndarray, g: np.ndarray, strides: Pair, pads: Pads, dilations: Pair, need_input_grad: bool
 ) -> tuple[np.ndarray | None, np.ndarray]:
     kh, kw = w.shape[:2]
     xp = pad_nhwc(x, pads)
@@ -89,13 +83,43 @@ def _depthwise_grad(
     dw = np.einsum("nhwijc,nhwc->ijc", windows, g)[:, :, None, :]
     if not need_input_grad:
         return None, dw
-    dxp = np.zeros_like(xp)
+    # measured: the einsum form is 1.3-2.3x faster at stride 1, the scatter 1.25x faster at stride 2
+    spread_back = _depthwise_transposed if strides == (1, 1) else _depthwise_scatter
+    return unpad_nhwc(spread_back(g, w[:, :, 0, :], xp.shape, strides, dilations), pads), dw
+
+
+def _depthwise_scatter(
+    g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], strides: Pair, dilations: Pair
+) -> np.ndarray:
+    """d(padded input) of a depthwise conv as one strided multiply-add per kernel tap."""
+    dxp = np.zeros(padded_shape, g.dtype)
     scratch = np.empty_like(g)
-    for i in range(kh):
-        for j in range(kw):
-            np.multiply(g, w[i, j, 0], out=scratch)
-            dxp[window_tap(i, j, strides, dilations, out_hw)] += scratch
-    return unpad_nhwc(dxp, pads), dw
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            np.multiply(g, w[i, j], out=scratch)
+            dxp[window_tap(i, j, strides, dilations, g.shape[1:3])] += scratch
+    return dxp
+
+
+def _depthwise_transposed(
+    g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], strides: Pair, dilations: Pair
+) -> np.ndarray:
+    """d(padded input) of a depthwise conv as a stride-1 correlation of the zero-upsampled,
+    zero-bordered gradient with the flipped kernel: one sliding-window einsum."""
+    (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], strides, dilations
+    n, oh, ow, c = g.shape
+    border_h, border_w = (kh - 1) * dh, (kw - 1) * dw
+    span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+    spread = np.zeros((n, span_h + 2 * border_h, span_w + 2 * border_w, c), g.dtype)
+    spread[:, border_h : border_h + span_h : sh, border_w : border_w + span_w : sw] = g
+    core_hw = (span_h + border_h, span_w + border_w)
+    windows = sliding_windows(spread, (kh, kw), (1, 1), (dh, dw), core_hw)
+    core = np.einsum("nhwijc,ijc->nhwc", windows, w[::-1, ::-1])
+    if core.shape[1:3] == tuple(padded_shape[1:3]):
+        return core
+    dxp = np.zeros(padded_shape, g.dtype)  # rows/columns no window reaches get no gradient
+    dxp[:, : core_hw[0], : core_hw[1]] = core
+    return dxp
 
 
 def _im2col_grad(

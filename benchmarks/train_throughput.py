@@ -1,0 +1,106 @@
+"""Training throughput: maku vs PyTorch CPU (when installed), images/s of SGD steps on the CIFAR
+MobileNetV1 (random data, batch 128 by default), with the same number of threads, in one run.
+
+    python benchmarks/train_throughput.py [--width 1.0] [--batch 128] [--threads 2] [--steps 5]
+
+PyTorch trains an NCHW twin of the same maku model (same weights), so both do the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from maku import nn, optim
+from maku.cli.train import keep_freed_memory
+from maku.models import mobilenet_v1_cifar
+from maku.tensor import Tensor
+
+
+def time_steps(step, warmup: int, steps: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def maku_step(model, images: np.ndarray, labels: np.ndarray):
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = Tensor(images)
+
+    def step() -> None:
+        loss = nn.functional.cross_entropy(model(x), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_step(model, images: np.ndarray, labels: np.ndarray):
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from make_training_references import torch_copy_of_sequential_maku_model
+
+    twin = torch_copy_of_sequential_maku_model(model).train()
+    opt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    y = torch.from_numpy(labels)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(twin(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    keep_freed_memory()
+    model = mobilenet_v1_cifar(10, args.width)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((args.batch, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, args.batch)
+    print(f"MobileNetV1-CIFAR width {args.width}, batch {args.batch}, {args.threads} threads, "
+          f"median of {args.steps} steps after {args.warmup} warm-up")
+    rates = {}
+    with threadpool_limits(limits=args.threads):
+        times = time_steps(maku_step(model, images, labels), args.warmup, args.steps)
+    rates["maku"] = args.batch / statistics.median(times)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        times = time_steps(torch_step(model, images, labels), args.warmup, args.steps)
+        rates["pytorch"] = args.batch / statistics.median(times)
+    for name, rate in rates.items():
+        print(f"  {name:8s} {rate:8.1f} images/s")
+    if "pytorch" in rates:
+        print(f"  maku / pytorch = {rates['maku'] / rates['pytorch']:.2f}")
+    else:
+        print("  (PyTorch not installed: no ratio)")
+
+
+if __name__ == "__main__":
+    main()
