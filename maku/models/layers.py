@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maku import nn
 from maku.nn import init
+from maku.tensor import Tensor
 
 
 def make_divisible(channels: float, divisor: int = 8) -> int:
@@ -21,6 +22,19 @@ class ConvBNAct(nn.Sequential):
     ) -> None:
         layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
         super().__init__(*layers, *([activation()] if activation is not None else []))
+
+
+class Residual(nn.Module):
+    """`block(x)`, plus `x` when the block keeps the shape (stride 1, same channels)."""
+
+    def __init__(self, block: nn.Sequential, use_residual: bool) -> None:
+        super().__init__()
+        self.block = block
+        self.use_residual = use_residual
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.block(x)
+        return x + y if self.use_residual else y
 
 
 def init_weights(model: nn.Module) -> None:

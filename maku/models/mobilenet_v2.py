@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from maku import nn
-from maku.models.layers import ConvBNAct, init_weights, make_divisible
+from maku.models.layers import ConvBNAct, Residual, init_weights, make_divisible
 from maku.tensor import Tensor
 
 # (expansion t, output channels c, repeats n, first stride s), as in the paper's Table 2
 SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-class InvertedResidual(nn.Module):
+class InvertedResidual(Residual):
     """1x1 expand (ReLU6) -> 3x3 depthwise (ReLU6) -> 1x1 project (linear), plus the input when
     the shapes allow (stride 1, same channels)."""
 
     def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
-        super().__init__()
         hidden = cin * expansion
         layers: list[nn.Module] = [] if expansion == 1 else [ConvBNAct(cin, hidden, 1, activation=nn.ReLU6)]
         layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
                    ConvBNAct(hidden, cout, 1, activation=None)]
-        self.block = nn.Sequential(*layers)
-        self.use_residual = stride == 1 and cin == cout
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.block(x)
-        return x + y if self.use_residual else y
+        super().__init__(nn.Sequential(*layers), use_residual=stride == 1 and cin == cout)
 
 
 class MobileNetV2(nn.Module):

@@ -4,7 +4,7 @@ and hard-swish, from the paper's Tables 1 and 2."""
 from __future__ import annotations
 
 from maku import nn
-from maku.models.layers import ConvBNAct, init_weights, make_divisible
+from maku.models.layers import ConvBNAct, Residual, init_weights, make_divisible
 from maku.tensor import Tensor
 
 RE, HS = nn.ReLU, nn.Hardswish
@@ -40,22 +40,16 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.expand(self.relu(self.reduce(self.pool(x)))))
 
 
-class InvertedResidualSE(nn.Module):
+class InvertedResidualSE(Residual):
     """Expand (unless expanded == input) -> depthwise -> optional SE -> project, plus residual."""
 
     def __init__(self, cin: int, kernel: int, expanded: int, cout: int, se: bool, activation: type, stride: int):
-        super().__init__()
         layers: list[nn.Module] = [] if expanded == cin else [ConvBNAct(cin, expanded, 1, activation=activation)]
         layers.append(ConvBNAct(expanded, expanded, kernel, stride, groups=expanded, activation=activation))
         if se:
             layers.append(SqueezeExcite(expanded))
         layers.append(ConvBNAct(expanded, cout, 1, activation=None))
-        self.block = nn.Sequential(*layers)
-        self.use_residual = stride == 1 and cin == cout
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.block(x)
-        return x + y if self.use_residual else y
+        super().__init__(nn.Sequential(*layers), use_residual=stride == 1 and cin == cout)
 
 
 class MobileNetV3(nn.Module):
