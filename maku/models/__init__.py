@@ -5,6 +5,7 @@ from collections.abc import Callable
 from maku.models.mobilenet_v1 import MobileNetV1, mobilenet_v1, mobilenet_v1_cifar
 from maku.models.mobilenet_v2 import MobileNetV2, mobilenet_v2
 from maku.models.mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
+from maku.models.pretrained import PRETRAINED, pretrained
 from maku.nn.module import Module
 
 # name -> constructor(num_classes=..., width=...), for the CLI
@@ -26,5 +27,5 @@ def get_model(name: str, num_classes: int, width: float = 1.0) -> Module:
 
 __all__ = [
     "MODELS", "get_model", "MobileNetV1", "MobileNetV2", "MobileNetV3", "mobilenet_v1", "mobilenet_v1_cifar",
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "PRETRAINED", "pretrained",
 ]
