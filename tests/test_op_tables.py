@@ -737,7 +737,7 @@ def random_cnns(draw):
     for _ in range(draw(st.integers(2, 9))):
         x, (n_, c, hh, ww) = draw(st.sampled_from(tensors))
         kinds = ["conv", "conv", "dwconv", "act", "binary", "binary_const", "concat", "pool", "gap_scale", "pad"]
-        if x == "x" or x.startswith("conv"):  # BN after other producers: test_batchnorm_after_relu (xfail)
+        if x == "x" or x.startswith("conv"):  # BN after other producers: test_batchnorm_after_relu
             kinds.append("bn")
         kind = draw(st.sampled_from(kinds))
         if kind in ("conv", "dwconv"):
@@ -788,9 +788,6 @@ def test_random_cnn_matches_onnxruntime(graph, options):
     check_against_ort(model, feeds, **options)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="fold_batchnorm: a BatchNormalization whose producer is a "
-                   "one-input op (Relu, a pool) crashes the optimizer with IndexError in _fold_into "
-                   "(producer.inputs[1] is read before checking that the producer is a Conv/Gemm)")
 def test_batchnorm_after_relu():
     b = GraphBuilder(13)
     x = b.input("x", [1, 2, 3, 3])

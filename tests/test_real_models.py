@@ -124,9 +124,6 @@ def test_nhwc_input_layout_takes_the_crops_as_they_are(test_data):
     assert max_abs(session(crops[5:10]), stored[5:10]) <= TOL  # the batch-1 model at batch 5
 
 
-@pytest.mark.xfail(strict=True, reason="layout pass: the NHWC->NCHW input Transpose is not moved through the "
-                   "elementwise Cast -> Sub(128) -> Mul(1/128) prologue of the TF-converted models, so it and a "
-                   "Transpose back to NHWC before the first conv both remain (2 full-image transposes per run)")
 def test_nhwc_input_layout_leaves_no_transpose_on_tf_converted_model(test_data):
     session = maku.load(model_path(test_data, "mobilenet_v2_1.0_224_fp32_from_tflite_qat"), input_layout="NHWC")
     assert "Transpose" not in session.graph.op_histogram()

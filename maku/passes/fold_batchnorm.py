@@ -39,7 +39,7 @@ def _fold_into(graph: Graph, producer: Node, bn: Node, scale: np.ndarray, shift:
     out = producer.outputs[0]
     if len(graph.consumers().get(out, [])) != 1 or out in graph.output_names:
         return False
-    if producer.inputs[1] not in graph.constants or producer.op not in ("Conv", "Gemm"):
+    if producer.op not in ("Conv", "Gemm") or producer.inputs[1] not in graph.constants:
         return False
     w = graph.constants[producer.inputs[1]].astype(np.float64)
     beta = 1.0

@@ -69,7 +69,8 @@ def _drop_identities(graph: Graph) -> bool:
 
 def _hoist_over_elementwise(graph: Graph) -> bool:
     """Rewrite op(x, scalars) → Transpose into Transpose(x) → op, when op feeds only it and x
-    comes from a graph input: the boundary transpose moves onto the input (uint8 there: 4x less)."""
+    comes from a graph input or another transpose: the boundary transpose lands on the (uint8)
+    input, or meets the other transpose and cancels."""
     producers, consumers = graph.producers(), graph.consumers()
     for t in graph.nodes:
         if t.op != "Transpose":
@@ -142,9 +143,12 @@ def _merge_reshapes(graph: Graph) -> bool:
 
 
 def _fed_by_input(graph: Graph, name: str, producers: dict[str, Node]) -> bool:
-    """True if `name` is a graph input, or one reached through movable single-input ops."""
+    """True if `name` is a graph input or a Transpose (which the moved one then meets), possibly
+    reached through movable single-input ops."""
     while name not in graph.input_names:
         node = producers.get(name)
+        if node is not None and node.op == "Transpose":
+            return True
         if node is None or node.op not in _MOVABLE:
             return False
         data = [i for i in node.inputs[: 1 if node.op == "Clip" else None] if i and not _is_scalar(graph, i)]
