@@ -747,7 +747,7 @@ def random_cnns(draw):
     for _ in range(draw(st.integers(2, 9))):
         x, (n_, c, hh, ww) = draw(st.sampled_from(tensors))
         kind = draw(st.sampled_from(["conv", "conv", "dwconv", "act", "binary", "binary_const", "concat", "pool",
-                                     "gap_scale", "bn", "pad"]))
+                                     "gap_scale", "bn", "pad", "slice", "transpose", "reduce"]))
         if kind in ("conv", "dwconv"):
             k, s = draw(st.sampled_from([1, 3])), draw(st.integers(1, 2))
             groups, cout = (c, c) if kind == "dwconv" else (1, draw(st.integers(1, 6)))
@@ -778,11 +778,28 @@ def random_cnns(draw):
         elif kind == "bn":
             params = [b.init(a) for a in (f32(c) + 1, f32(c), f32(c), np.abs(f32(c)) + 0.5)]
             y, shape = b.node("BatchNormalization", [x, *params]), (n_, c, hh, ww)
-        elif kind in ("pad", "pool"):
+        elif kind == "slice" and c > 1:  # a channel range: an op without an NHWC form
+            y, shape = b.node("Slice", [x, b.init(i64([1])), b.init(i64([c])), b.init(i64([1]))]), (n_, c - 1, hh, ww)
+        elif kind == "transpose":  # H and W swapped, then back: the pair must cancel or compose correctly
+            t = b.node("Transpose", [x], perm=[0, 1, 3, 2])
+            y, shape = b.node("Transpose", [b.node("Relu", [t])], perm=[0, 1, 3, 2]), (n_, c, hh, ww)
+        elif kind == "reduce":
+            y, shape = b.node("ReduceMean", [x], axes=[2, 3], keepdims=1), (n_, c, 1, 1)
+        elif kind in ("pad", "pool", "slice"):
             y = b.node("Pad", [x, b.init(i64([0, 0, 1, 0, 0, 0, 0, 1]))])
             shape = (n_, c, hh + 1, ww + 1)
         tensors.append((y, shape))
-    b.output(tensors[-1][0])
+    last, (n_, c, hh, ww) = tensors[-1]
+    head = draw(st.sampled_from(["none", "flatten_gemm", "reshape_matmul", "softmax"]))
+    if head == "flatten_gemm":
+        last = b.node("Gemm", [b.node("Flatten", [b.node("GlobalAveragePool", [last])]), b.init(f32(3, c)),
+                               b.init(f32(3))], transB=1)
+    elif head == "reshape_matmul":
+        flat = b.node("Reshape", [last, b.init(i64([0, -1]))])
+        last = b.node("Add", [b.node("MatMul", [flat, b.init(f32(c * hh * ww, 3))]), b.init(f32(3))])
+    elif head == "softmax":
+        last = b.node("Softmax", [last], axis=1)
+    b.output(last)
     extra = draw(st.sampled_from(tensors[1:-1])) if len(tensors) > 2 and draw(st.booleans()) else None
     if extra is not None:
         b.output(extra[0])
