@@ -1,5 +1,6 @@
 """Training throughput: maku vs PyTorch CPU (when installed), images/s of SGD steps on the CIFAR
 MobileNetV1 (random data, batch 128 by default), with the same number of threads, in one run.
+The two frameworks' steps alternate, so on a shared machine both see the same load.
 
     python benchmarks/train_throughput.py [--width 1.0] [--batch 128] [--threads 2] [--steps 5]
 
@@ -23,14 +24,17 @@ from maku.models import mobilenet_v1_cifar
 from maku.tensor import Tensor
 
 
-def time_steps(step, warmup: int, steps: int) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+def time_alternating(steps: dict, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each step function, calling them in turn `repeats` times after warm-up."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -82,18 +86,17 @@ def main() -> None:
     labels = rng.integers(0, 10, args.batch)
     print(f"MobileNetV1-CIFAR width {args.width}, batch {args.batch}, {args.threads} threads, "
           f"median of {args.steps} steps after {args.warmup} warm-up")
-    rates = {}
-    with threadpool_limits(limits=args.threads):
-        times = time_steps(maku_step(model, images, labels), args.warmup, args.steps)
-    rates["maku"] = args.batch / statistics.median(times)
+    steps = {"maku": maku_step(model, images, labels)}
     try:
         import torch
-    except ImportError:
-        torch = None
-    if torch is not None:
+
         torch.set_num_threads(args.threads)
-        times = time_steps(torch_step(model, images, labels), args.warmup, args.steps)
-        rates["pytorch"] = args.batch / statistics.median(times)
+        steps["pytorch"] = torch_step(model, images, labels)
+    except ImportError:
+        pass
+    with threadpool_limits(limits=args.threads):  # torch has its own pool; this limits numpy's BLAS
+        times = time_alternating(steps, args.warmup, args.steps)
+    rates = {name: args.batch / statistics.median(t) for name, t in times.items()}
     for name, rate in rates.items():
         print(f"  {name:8s} {rate:8.1f} images/s")
     if "pytorch" in rates:
