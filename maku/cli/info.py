@@ -18,8 +18,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("model", help="ONNX (or .maku) model file")
     options.add_batch(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--backend", choices=("auto", "cpu", "numpy", "wasm"), default="auto",
-                   help="with wasm: also show which nodes run in WebAssembly and which fall back to numpy")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "cpu", "numpy", "wasm"),
+        default="auto",
+        help="with wasm: also show which nodes run in WebAssembly and which fall back to numpy",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
