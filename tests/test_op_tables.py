@@ -23,11 +23,13 @@ from model_builders import (
     node_ops_after_optimize,
     one_op_model,
     run_maku,
+    run_ort,
 )
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from ort_helpers import assert_close
 
+import maku
 from maku.ir.ops import ONNX_OPS
 
 RNG = np.random.default_rng(0)
@@ -847,3 +849,29 @@ def test_pad_then_ceil_mode_pool():
     for backend in BACKENDS:
         for optimize in (True, False):
             assert_close(run_maku(model, feeds, backend=backend, optimize=optimize)[0], expected)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(random_cnns(), st.sampled_from(BACKENDS))
+def test_random_cnn_nhwc_input_and_any_batch(graph, backend):
+    """input_layout="NHWC" takes the transposed image; a model exported at batch 1 runs a batch of 3 at once
+    (when maku can generalize it) and gives ORT's per-image outputs."""
+    model, feeds = graph
+    x = feeds["x"][:1]
+    expected = run_ort(model, {"x": feeds["x"]})
+    nhwc = maku.load(model.SerializeToString(), input_layout="NHWC", backend=backend)
+    got = nhwc.run({"x": np.ascontiguousarray(feeds["x"].transpose(0, 2, 3, 1))})
+    for v, e in zip(nhwc.outputs, expected):
+        assert_close(got[v.name], e)
+
+    for vi in [*model.graph.input, *model.graph.output]:  # re-export at batch 1
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].dim_value = 1
+    batch = np.concatenate([x, 0.5 * x, -x])
+    per_image = [run_ort(model, {"x": xi[None]}) for xi in batch]
+    session = maku.load(model.SerializeToString(), backend=backend)
+    if session.inputs[0].shape[0] != 1:
+        got = session.run({"x": batch})
+        for i, v in enumerate(session.outputs):
+            assert_close(got[v.name], np.concatenate([out[i] for out in per_image]))
