@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .conv import conv2d
 from .windows import Pads, Pair, sliding_windows
 
 
@@ -105,7 +106,7 @@ def _depthwise_transposed(
     g: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], strides: Pair, dilations: Pair
 ) -> np.ndarray:
     """d(padded input) of a depthwise conv as a stride-1 correlation of the zero-upsampled,
-    zero-bordered gradient with the flipped kernel: one sliding-window einsum."""
+    zero-bordered gradient with the flipped kernel, run by the forward depthwise kernel."""
     (kh, kw), (sh, sw), (dh, dw) = w.shape[:2], strides, dilations
     n, oh, ow, c = g.shape
     border_h, border_w = (kh - 1) * dh, (kw - 1) * dw
@@ -113,8 +114,7 @@ def _depthwise_transposed(
     spread = np.zeros((n, span_h + 2 * border_h, span_w + 2 * border_w, c), g.dtype)
     spread[:, border_h : border_h + span_h : sh, border_w : border_w + span_w : sw] = g
     core_hw = (span_h + border_h, span_w + border_w)
-    windows = sliding_windows(spread, (kh, kw), (1, 1), (dh, dw), core_hw)
-    core = np.einsum("nhwijc,ijc->nhwc", windows, w[::-1, ::-1])
+    core = conv2d(spread, np.ascontiguousarray(w[::-1, ::-1, None, :]), dilations=dilations, groups=c)
     if core.shape[1:3] == tuple(padded_shape[1:3]):
         return core
     dxp = np.zeros(padded_shape, g.dtype)  # rows/columns no window reaches get no gradient
