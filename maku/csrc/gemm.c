@@ -13,8 +13,10 @@
 #define NR (2 * VL)
 #if VL == 16
 #define MR 12 /* 24 accumulators of 32 zmm registers */
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #else
 #define MR 6 /* 12 accumulators of 16 registers */
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #endif
 
 int32_t maku_gemm_panel_width(void) { return NR; }
@@ -48,7 +50,7 @@ MAKU_INLINE vf bias_at(const gemm_args *g, int64_t col) {
 
 /* The epilogue of a tile of fewer than MR rows: out of line and looping, so that the
  * variants of the micro-kernel for the last row block stay small. */
-static void finish_short_tile(const gemm_args *g, const vf tile[][2], int64_t row0, int rows, int64_t col) {
+static void finish_short_tile(const gemm_args *g, vf tile[][2], int64_t row0, int rows, int64_t col) {
     const vf bias0 = bias_at(g, col), bias1 = bias_at(g, col + VL);
     for (int r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * g->n + col;
@@ -57,39 +59,47 @@ static void finish_short_tile(const gemm_args *g, const vf tile[][2], int64_t ro
     }
 }
 
+/* The accumulators are named variables, one pair per row, not an array: Clang keeps an
+ * array of them in memory (re-storing all of them every step of k, 2.4x slower), GCC does
+ * not. FOR_ROWS spells out the MR rows; rows >= mr vanish since mr is a constant. */
+#define DECLARE(r) vf acc##r##_0 = vsplat(0.0f), acc##r##_1 = acc##r##_0;
+#define ACCUMULATE(r)                                                                              \
+    if (r < mr) {                                                                                  \
+        const vf av = vsplat(a[r * g->lda + kk]);                                                  \
+        acc##r##_0 += av * b0;                                                                     \
+        if (halves == 2)                                                                           \
+            acc##r##_1 += av * b1;                                                                 \
+    }
+#define FINISH(r)                                                                                  \
+    if (r < mr) {                                                                                  \
+        finish_vector(g, acc##r##_0, bias0, (row0 + r) * g->n + col, cols0);                      \
+        if (halves == 2)                                                                           \
+            finish_vector(g, acc##r##_1, bias1, (row0 + r) * g->n + col + VL, cols1);             \
+    }
+#define TO_TILE(r)                                                                                 \
+    if (r < mr) {                                                                                  \
+        tile[r][0] = acc##r##_0;                                                                   \
+        tile[r][1] = acc##r##_1;                                                                   \
+    }
+
 /* Rows [row0, row0 + mr) x `halves` vectors of columns from `col`; mr and halves are
- * constants after inlining. Full row blocks finish straight from the registers. */
+ * constants after inlining. Full row blocks finish straight from the registers, the last
+ * short one through finish_short_tile. */
 MAKU_INLINE void micro_kernel(int mr, int halves, const gemm_args *g, int64_t row0, int64_t col) {
-    vf acc[MR][2];
-#pragma GCC unroll 12
-    for (int r = 0; r < mr; r++)
-        acc[r][0] = acc[r][1] = vsplat(0.0f);
+    FOR_ROWS(DECLARE)
     const float *a = g->a + row0 * g->lda;
     const float *b = g->packed_w + col * g->k;
     for (int64_t kk = 0; kk < g->k; kk++, b += NR) {
         const vf b0 = vload(b), b1 = halves == 2 ? vload(b + VL) : b0;
-#pragma GCC unroll 12
-        for (int r = 0; r < mr; r++) {
-            const vf av = vsplat(a[r * g->lda + kk]);
-            acc[r][0] += av * b0;
-            if (halves == 2)
-                acc[r][1] += av * b1;
-        }
+        FOR_ROWS(ACCUMULATE)
     }
     if (mr == MR) {
         const vf bias0 = bias_at(g, col), bias1 = halves == 2 ? bias_at(g, col + VL) : bias0;
         const int64_t cols0 = lanes_from(g, col), cols1 = lanes_from(g, col + VL);
-#pragma GCC unroll 12
-        for (int r = 0; r < mr; r++) {
-            finish_vector(g, acc[r][0], bias0, (row0 + r) * g->n + col, cols0);
-            if (halves == 2)
-                finish_vector(g, acc[r][1], bias1, (row0 + r) * g->n + col + VL, cols1);
-        }
+        FOR_ROWS(FINISH)
     } else {
-        vf tile[MR][2]; /* a copy: taking the address of acc would keep it out of registers */
-#pragma GCC unroll 12
-        for (int r = 0; r < mr; r++)
-            tile[r][0] = acc[r][0], tile[r][1] = acc[r][1];
+        vf tile[MR][2];
+        FOR_ROWS(TO_TILE)
         finish_short_tile(g, tile, row0, mr, col);
     }
 }

@@ -37,7 +37,8 @@ MAKU_INLINE vf vload(const float *p) { return *(const vf_mem *)p; }
 
 MAKU_INLINE void vstore(float *p, vf v) { *(vf_mem *)p = v; }
 
-MAKU_INLINE vf vsplat(float s) { return (vf){0} + s; }
+/* -0.0 + s is exactly s (0.0 + s is not, for s = -0.0), so compilers drop the add. */
+MAKU_INLINE vf vsplat(float s) { return -(vf){0} + s; }
 
 /* Loads/stores the first `n` (< VL) lanes; the other lanes read as zero. */
 MAKU_INLINE vf vload_part(const float *p, long n) {
