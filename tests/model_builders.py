@@ -172,7 +172,8 @@ class Style:
     relu6: "clip" (Clip with min/max as attributes below opset 11, as inputs from 11).
     hardswish: "native" (HardSwish, opset >= 14), "hardsigmoid" (x * HardSigmoid(x), PyTorch < 14),
         "clip_div" (x * Clip(x + 3, 0, 6) / 6, paddle2onnx), "mul_sixth" (x * Relu6(x + 3) * (1/6), TF).
-    gate: the SE gate: "hardsigmoid" (alpha 1/6) or "clip_div" (Clip(x + 3, 0, 6) / 6).
+    gate: the SE gate: "hardsigmoid" (HardSigmoid(alpha=gate_alpha, beta=0.5); PyTorch 1/6, Paddle 0.2) or
+        "clip_div" (Clip(x + 3, 0, 6) / 6).
     pool: "gap" (GlobalAveragePool) or "reducemean" (ReduceMean over H, W, keepdims).
     head: "flatten_gemm" (Flatten + Gemm), "shape_chain" (Shape/Gather/Unsqueeze/Concat/Reshape +
         MatMul + Add, PyTorch legacy), "reshape_matmul" (Reshape(0, -1) + MatMul + Add).
@@ -185,6 +186,7 @@ class Style:
     bn: str = "kept"
     hardswish: str = "native"
     gate: str = "hardsigmoid"
+    gate_alpha: float = 1.0 / 6.0
     pool: str = "gap"
     head: str = "flatten_gemm"
     batch: int | str = 2
@@ -226,7 +228,7 @@ class MobileNetBuilder(GraphBuilder):
     def hardsigmoid(self, x: str) -> str:
         if self.style.gate == "clip_div":
             return self.node("Div", [self.relu6_plus3(x), self.scalar(6.0)])
-        return self.node("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
+        return self.node("HardSigmoid", [x], alpha=self.style.gate_alpha, beta=0.5)
 
     def hardswish(self, x: str) -> str:
         kind = self.style.hardswish

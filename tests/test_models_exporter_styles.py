@@ -36,6 +36,8 @@ STYLES_V3 = {
                                                       pool="reducemean"),
     "paddle_opset10_clip_div": Style(opset=10, bn="kept", hardswish="clip_div", gate="clip_div",
                                      head="shape_chain", constant_nodes=True, batch="N"),
+    "paddle_opset10_hardsigmoid_0.2_gate": Style(opset=10, bn="kept", hardswish="clip_div", gate_alpha=0.2,
+                                                 head="reshape_matmul", constant_nodes=True),
     "tf2onnx_nhwc_relu6_mul_sixth": Style(opset=13, bn="folded", hardswish="mul_sixth", gate="clip_div",
                                           pool="reducemean", head="reshape_matmul", nhwc_input=True, dropout=False),
     "dynamo_opset18_native_reducemean": Style(opset=18, bn="folded", hardswish="native", pool="reducemean",
@@ -98,7 +100,8 @@ def test_exporter_style_matches_onnxruntime_and_is_optimized(arch, size, style, 
         if n.attrs.get("activation") == "Clip":
             assert (n.attrs["act_alpha"], n.attrs["act_beta"]) == (0.0, 6.0), n
         if n.attrs.get("activation") == "HardSigmoid":  # the SE gate, whichever way it was written
-            assert n.attrs["act_alpha"] == pytest.approx(1 / 6) and n.attrs["act_beta"] == pytest.approx(0.5), n
+            alpha = 1 / 6 if style.gate == "clip_div" else style.gate_alpha
+            assert n.attrs["act_alpha"] == pytest.approx(alpha) and n.attrs["act_beta"] == pytest.approx(0.5), n
     gemms = [n for n in session.graph.nodes if n.op == "maku.Gemm"]
     assert [n.attrs.get("activation", "") for n in gemms][0] == want["gemm_activation"]
 
