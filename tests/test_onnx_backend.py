@@ -4,7 +4,8 @@ The onnx wheel no longer ships the generated `data/node/*/model.onnx` + `test_da
 files, so the cases are made the way `backend-test-tools generate-data` makes them: importing
 `onnx.backend.test.case.node.<op>` runs each `expect(...)`, which records the model and its
 inputs and expected outputs (computed by onnx's own reference code). Each case is run through
-`maku.load` and compared with the expected outputs (rtol 1e-4, atol 1e-5).
+`maku.load` and compared with the expected outputs (rtol 1e-4, atol 1e-5). The model tests the
+wheel does ship as files (data/pytorch-converted, pytorch-operator, simple) run the same way.
 
 Two adaptations, both how real exporters write models:
 - maku needs weights, shapes, axes, pads and slice bounds to be constants; the node tests feed
@@ -20,18 +21,21 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from model_builders import BACKENDS
-from onnx import numpy_helper
+from onnx import numpy_helper, version_converter
 
 import maku
 from maku.errors import UnsupportedOpError
 from maku.ir.ops import ONNX_OPS
 
 MAX_OPSET = 22
+SHIPPED = ("pytorch-converted", "pytorch-operator", "simple")
 # onnx.backend.test.case.node modules holding the cases of the claimed ops
 MODULES = ["add", "averagepool", "batch_normalization", "cast", "castlike", "clip", "concat", "constant", "conv",
            "div", "dropout", "expand", "flatten", "gather", "gemm", "globalaveragepool", "hardsigmoid", "hardswish",
@@ -63,6 +67,15 @@ EXCLUDE = {
     "test_reflect_pad": "Pad mode=reflect: only constant padding is claimed, refused at import",
     "test_wrap_pad": "Pad mode=wrap: only constant padding is claimed, refused at import",
     "test_constant_pad*axes": "Pad's axes input (opset 18): not implemented, refused at import",
+    "pytorch-*/test_*Conv1d*": "1-D convolution: maku runs 2-D image models (refused with UnsupportedOpError)",
+    "pytorch-*/test_*Conv3d*": "3-D convolution: maku runs 2-D image models (refused with UnsupportedOpError)",
+    "pytorch-*/test_*Pool3d*": "3-D pooling: maku runs 2-D image models (refused with UnsupportedOpError)",
+    "pytorch-*/test_MaxPool1d*": "1-D pooling: maku runs 2-D image models (refused with UnsupportedOpError)",
+    "pytorch-operator/test_operator_maxpool": "1-D pooling: maku runs 2-D image models (refused with "
+                                              "UnsupportedOpError)",
+    "pytorch-*/test_ReflectionPad2d": "Pad mode=reflect: only constant padding is claimed, refused at import",
+    "pytorch-operator/test_operator_pad": "Pad mode=reflect: only constant padding is claimed, refused at import",
+    "pytorch-*/test_ReplicationPad2d": "Pad mode=edge: only constant padding is claimed, refused at import",
     "test_identity_opt": "optional-typed values: maku runs tensors only",
     "test_identity_sequence": "sequence-typed values: maku runs tensors only",
 }
@@ -85,6 +98,32 @@ def collect_cases() -> list:
                                                    for n in c.model.graph.node)]
 
 
+@dataclass
+class ShippedCase:
+    name: str
+    model: onnx.ModelProto
+    data_sets: list
+
+
+def collect_shipped() -> list[ShippedCase]:
+    """The model tests the onnx wheel still ships as files (PyTorch-converted layers and operators, simple
+    models), opset-6 ones converted to opset 7 with onnx.version_converter as maku's error message advises."""
+    root = Path(onnx.__file__).parent / "backend" / "test" / "data"
+    cases = []
+    for sub in SHIPPED:
+        for folder in sorted((root / sub).iterdir()):
+            model = onnx.load(str(folder / "model.onnx"))
+            if not all(n.op_type in ONNX_OPS or n.op_type == "Constant" for n in model.graph.node):
+                continue
+            if default_opset(model) < 7:
+                model = version_converter.convert_version(model, 7)
+            data_sets = [([onnx.load_tensor(str(p)) for p in sorted(d.glob("input_*.pb"))],
+                          [onnx.load_tensor(str(p)) for p in sorted(d.glob("output_*.pb"))])
+                         for d in sorted(folder.glob("test_data_set_*"))]
+            cases.append(ShippedCase(f"{sub}/{folder.name}", model, data_sets))
+    return cases
+
+
 def as_array(value) -> np.ndarray:
     """The cases hold arrays, numpy scalars, or TensorProtos (for types numpy lacks)."""
     return numpy_helper.to_array(value) if isinstance(value, onnx.TensorProto) else np.asarray(value)
@@ -100,7 +139,8 @@ def prepare(case) -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]], list[li
     model.CopyFrom(case.model)
     frozen = {name for n in model.graph.node for i, name in enumerate(n.input)
               if name and i in FROZEN_INPUTS.get(n.op_type, ())}
-    graph_inputs = [vi.name for vi in model.graph.input]
+    weights = {t.name for t in model.graph.initializer}  # old IR versions list them as inputs too
+    graph_inputs = [vi.name for vi in model.graph.input if vi.name not in weights]
     feeds, expected = [], []
     for inputs, outputs in case.data_sets:
         feeds.append(dict(zip(graph_inputs, map(as_array, inputs))))
@@ -122,7 +162,7 @@ def prepare(case) -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]], list[li
     return model, feeds, expected
 
 
-CASES = collect_cases()
+CASES = collect_cases() + collect_shipped()
 PREPARED = {c.name: prepare(c) for c in CASES}
 RUNNABLE = sorted(name for name, p in PREPARED.items() if p is not None)
 
