@@ -40,29 +40,28 @@ static void dw_pixel(const maku_conv_params *p, const dw_job *job, const float *
     }
 }
 
-/* `count` interior columns of a KxK kernel for one full vector of channels, weights in
- * registers. Only kernel rows [kh_lo, kh_hi) lie inside the image (all of them unless
- * `partial`, a constant after inlining); x points at the input of row kh_lo of the first
- * pixel's window, w and out at channel c0. */
+/* The KxK weight vectors are named variables, not an array, so that Clang keeps them in
+ * registers too (as with the GEMM accumulators); taps with i or j >= K vanish. */
+#define FOR_TAPS(X)                                                                                \
+    X(0, 0) X(0, 1) X(0, 2) X(0, 3) X(0, 4) X(1, 0) X(1, 1) X(1, 2) X(1, 3) X(1, 4) X(2, 0) X(2, 1) \
+    X(2, 2) X(2, 3) X(2, 4) X(3, 0) X(3, 1) X(3, 2) X(3, 3) X(3, 4) X(4, 0) X(4, 1) X(4, 2) X(4, 3) \
+    X(4, 4)
+#define LOAD_TAP(i, j) const vf w##i##j = i < K && j < K ? vload(w + (i * K + j) * c) : vsplat(0.0f);
+#define ADD_TAP(i, j)                                                                              \
+    if (i < K && j < K && !(partial && (i < kh_lo || i >= kh_hi)))                                 \
+        acc += vload(x + (i - kh_lo) * dh + j * dw) * w##i##j;
+
+/* `count` interior columns of a KxK kernel (K <= 5) for one full vector of channels,
+ * weights in registers. Only kernel rows [kh_lo, kh_hi) lie inside the image (all of them
+ * unless `partial`, a constant after inlining); x points at the input of row kh_lo of the
+ * first pixel's window, w and out at channel c0. */
 MAKU_INLINE void dw_interior(int K, int partial, const maku_conv_params *p, const float *x, const float *w,
                              vf bias, float *out, int64_t count, int64_t kh_lo, int64_t kh_hi) {
     const int64_t c = p->c, step = p->stride_w * c, dh = p->dil_h * p->w * c, dw = p->dil_w * c;
-    vf wr[25];
-#pragma GCC unroll 5
-    for (int i = 0; i < K; i++)
-#pragma GCC unroll 5
-        for (int j = 0; j < K; j++)
-            wr[i * K + j] = vload(w + (i * K + j) * c);
+    FOR_TAPS(LOAD_TAP)
     for (int64_t o = 0; o < count; o++, x += step, out += c) {
         vf acc = bias;
-#pragma GCC unroll 5
-        for (int i = 0; i < K; i++) {
-            if (partial && (i < kh_lo || i >= kh_hi))
-                continue;
-#pragma GCC unroll 5
-            for (int j = 0; j < K; j++)
-                acc += vload(x + (i - kh_lo) * dh + j * dw) * wr[i * K + j];
-        }
+        FOR_TAPS(ADD_TAP)
         vstore(out, apply_act(acc, p->act, p->alpha, p->beta));
     }
 }
