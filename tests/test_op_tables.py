@@ -763,7 +763,7 @@ def random_cnns(draw):
         elif kind == "binary":
             same = [t for t, s in tensors if s == (n_, c, hh, ww)]
             y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, draw(st.sampled_from(same))]), (n_, c, hh, ww)
-        elif kind == "binary_const":  # a 0-d constant after a conv: test_conv_plus_scalar_constant (xfail)
+        elif kind == "binary_const":  # a 0-d constant after a conv: test_conv_plus_scalar_constant
             shapes = [(c, 1, 1), (1, c, 1, 1), (ww,), (hh, 1), (c, hh, ww)] + ([] if x.startswith("conv") else [()])
             const = f32(*draw(st.sampled_from(shapes)))
             y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, b.init(const)]), (n_, c, hh, ww)
@@ -824,8 +824,6 @@ def test_batchnorm_after_relu():
     check_against_ort(b.model(), {"x": f32(1, 2, 3, 3)})
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="fuse_epilogue._fuse_bias: Conv -> Add(0-d constant) "
-                   "crashes the optimizer with IndexError (c.shape[-1] of a 0-d array)")
 def test_conv_plus_scalar_constant():
     b = GraphBuilder(13)
     y = conv(b, b.input("x", [1, 2, 4, 4]), 2, 3, k=1)

@@ -11,7 +11,6 @@ import numpy as np
 
 from maku.ir.graph import Graph, Node
 from maku.ir.ops import resolved_attrs
-from maku.passes.eliminate import bypass
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
@@ -21,7 +20,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
         scale, shift = _scale_shift(graph, bn)
         producer = graph.producers().get(bn.inputs[0])
         if producer is not None and _fold_into(graph, producer, bn, scale, shift):
-            bypass(graph, bn, producer.outputs[0])
+            producer.outputs = [bn.outputs[0]]  # the folded conv writes the tensor the BN wrote
+            graph.nodes.remove(bn)
         else:
             _to_mul_add(graph, bn, scale, shift)
     graph.remove_unused()

@@ -11,7 +11,6 @@ import numpy as np
 
 from maku.ir.graph import Graph, Node
 from maku.ir.ops import resolved_attrs
-from maku.passes.eliminate import bypass
 from maku.passes.fuse_hardswish import scalar
 
 FUSABLE = ("Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid")
@@ -27,6 +26,13 @@ def fuse_epilogues(graph: Graph) -> Graph:
             _fuse_residual(graph, node)
     graph.toposort()  # a fused residual may be computed after the conv that now reads it
     return graph
+
+
+def _absorb(graph: Graph, node: Node, follower: Node) -> None:
+    """Remove `follower` (the only reader of node's output): node now writes follower's output,
+    so the fused tensor keeps the name of the last op it contains (as in the ONNX model)."""
+    node.outputs = [follower.outputs[0]]
+    graph.nodes.remove(follower)
 
 
 def _single_reader(graph: Graph, node: Node) -> Node | None:
@@ -46,13 +52,13 @@ def _fuse_bias(graph: Graph, node: Node) -> None:
     const = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
     c = graph.constants.get(const)
     channels = graph.constants[node.inputs[1]].shape[-1] if node.op == "maku.Conv" else None
-    if c is None or channels is None or c.size not in (1, channels) or c.shape[-1] != c.size and c.size != 1:
+    if c is None or channels is None or c.size not in (1, channels) or (c.size > 1 and c.shape[-1] != c.size):
         return
     old = graph.constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else 0.0
     bias = graph.fresh_name(f"{node.name}_bias")
     graph.constants[bias] = (np.broadcast_to(c.reshape(-1), (channels,)) + old).astype(np.float32)
     node.inputs = node.inputs[:2] + [bias]
-    bypass(graph, add, out)
+    _absorb(graph, node, add)
 
 
 def _fuse_activation(graph: Graph, node: Node) -> None:
@@ -69,7 +75,7 @@ def _fuse_activation(graph: Graph, node: Node) -> None:
         a = resolved_attrs(act)
         alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
     node.attrs.update(activation=act.op, act_alpha=float(alpha), act_beta=float(beta))
-    bypass(graph, act, node.outputs[0])
+    _absorb(graph, node, act)
 
 
 def _fuse_residual(graph: Graph, node: Node) -> None:
@@ -83,4 +89,4 @@ def _fuse_residual(graph: Graph, node: Node) -> None:
     if graph.value(out).shape is None:
         return
     node.inputs = node.inputs[:2] + [node.inputs[2] if len(node.inputs) > 2 else ""] + [skip]
-    bypass(graph, add, out)
+    _absorb(graph, node, add)

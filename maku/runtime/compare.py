@@ -4,9 +4,8 @@ When the outputs disagree beyond tolerance, both runtimes are run again with eve
 kept: ORT with each node output added as a graph output, maku with memory reuse off so every
 tensor survives in the executor's views. Walking maku's schedule in order, the first tensor
 whose value differs from ORT's tensor of the same name is the culprit (maku's NHWC tensors are
-transposed back to ONNX's NCHW first). A fused conv/gemm keeps the name of the tensor it grew
-from but holds the value after its absorbed epilogue (BatchNorm, bias, activation, residual Add),
-so it is matched against the ONNX tensor at the end of that epilogue instead.
+transposed back to ONNX's NCHW first). A fused conv/gemm writes the tensor of the last op it
+absorbed (activation, residual Add), so names match ONNX's throughout.
 """
 
 from __future__ import annotations
@@ -18,26 +17,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from maku.ir.graph import Graph, Node
+from maku.ir.graph import Graph
 from maku.runtime.ort import ort_run, ort_session, read_onnx
 from maku.runtime.session import Session, load
 
 DEFAULT_TOLERANCE = 1e-4  # max abs error allowed, relative to max(1, max |ORT value|)
 NHWC_TO_NCHW = (0, 3, 1, 2)
-FUSION_TARGETS = ("maku.Conv", "maku.Gemm")
-EPILOGUE_OPS = (
-    "BatchNormalization",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Relu",
-    "Clip",
-    "HardSigmoid",
-    "HardSwish",
-    "Sigmoid",
-)
-MAX_EPILOGUE = 4  # BatchNorm, bias, activation, residual
 
 
 @dataclass
@@ -56,7 +41,7 @@ class OutputDiff:
 class Divergence:
     """The first tensor, in maku's schedule order, that differs from ORT's."""
 
-    node: str  # maku node name (a fused node keeps the name of the node it grew from)
+    node: str  # maku node name (a fused node keeps the name of the conv/gemm it grew from)
     op: str
     tensor: str
     onnx_node: str | None  # the ONNX node that writes this tensor in the original model
@@ -139,27 +124,6 @@ class OnnxIndex:
                 self.readers.setdefault(name, []).append(node)
         self.outputs = {v.name for v in model.graph.output}
 
-    def epilogue_chain(self, name: str) -> list[str]:
-        """`name`, then the outputs of the elementwise ops that follow it one reader at a time."""
-        chain = [name]
-        while len(chain) <= MAX_EPILOGUE and chain[-1] not in self.outputs:
-            readers = self.readers.get(chain[-1], [])
-            if len(readers) != 1 or readers[0].op_type not in EPILOGUE_OPS:
-                break
-            chain.append(readers[0].output[0])
-        return chain
-
-    def counterparts(self, node: Node, name: str) -> list[str]:
-        """The ONNX tensors that should hold the value maku's node writes into `name`."""
-        if node.op not in FUSION_TARGETS:
-            return [name]
-        chain = self.epilogue_chain(name)
-        residual = len(node.inputs) > 3 and bool(node.inputs[3])
-        last_fused = "Add" if residual else node.attrs.get("activation") or None
-        if last_fused is None:
-            return chain
-        return [t for t in chain if t in self.writers and self.writers[t].op_type == last_fused]
-
 
 def run_ort(
     model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int | None = None
@@ -187,16 +151,11 @@ def first_divergence(
     compared = 0
     for step, node in enumerate(executor.plan.nodes):
         for name in node.outputs:
-            candidates = (
-                [t for t in index.counterparts(node, name) if t in theirs] if name in executor.views else []
-            )
-            errors = [
-                e for e in (_error(executor.views[name], theirs[t]) for t in candidates) if e is not None
-            ]
-            if not errors:
+            error = _error(executor.views[name], theirs[name]) if name in executor.views and name in theirs else None
+            if error is None:
                 continue
             compared += 1
-            max_abs, scale = min(errors, key=lambda e: e[0] / e[1])
+            max_abs, scale = error
             if not max_abs <= tol * scale:  # also catches NaN
                 writer = index.writers.get(name)
                 return Divergence(
