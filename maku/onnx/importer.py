@@ -62,7 +62,9 @@ def import_model(model: onnx.ModelProto, *, origin: str = "<model>", base_dir: P
     domains = {imp.domain or "ai.onnx": imp.version for imp in model.opset_import}
     _check_supported(g, opset, origin, domains)
     constants = {t.name: _tensor_to_array(t, base_dir, origin) for t in g.initializer}
-    values = {vi.name: _value_from_proto(vi) for vi in list(g.value_info) + list(g.input) + list(g.output)}
+    values: dict[str, Value] = {}
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        values[vi.name] = _merge_value(values.get(vi.name), _value_from_proto(vi))
     inputs = [values[vi.name] for vi in g.input if vi.name not in constants]
     outputs = [values[vi.name] for vi in g.output]
     nodes: list[Node] = []
@@ -205,6 +207,15 @@ def _load_external(t: onnx.TensorProto, base_dir: Path | None, origin: str) -> N
     t.raw_data = data
     del t.external_data[:]
     t.data_location = onnx.TensorProto.DEFAULT
+
+
+def _merge_value(old: Value | None, new: Value) -> Value:
+    """A tensor declared twice (an input that is also an output, value_info and output): an untyped or
+    shapeless declaration must not erase what another one says."""
+    if old is None:
+        return new
+    return Value(new.name, new.dtype if new.dtype is not None else old.dtype,
+                 new.shape if new.shape is not None else old.shape)
 
 
 def _value_from_proto(vi: onnx.ValueInfoProto) -> Value:
