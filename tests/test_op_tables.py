@@ -873,3 +873,50 @@ def test_random_cnn_nhwc_input_and_any_batch(graph, backend):
         got = session.run({"x": batch})
         for i, v in enumerate(session.outputs):
             assert_close(got[v.name], np.concatenate([out[i] for out in per_image]))
+
+
+# ----------------------------------------------------------------------------- graph shapes exporters produce
+def _graph(build_body, inputs: dict[str, tuple], dtype=np.float32):
+    def build():
+        b = GraphBuilder(13)
+        names = [b.input(name, shape, dtype) for name, shape in inputs.items()]
+        build_body(b, *names)
+        return b.model(), {name: (f32(*shape) if dtype == np.float32 else np.arange(int(np.prod(shape)), dtype=dtype)
+                                  .reshape(shape)) for name, shape in inputs.items()}
+    return build
+
+
+def _conv3x3(b, x, cout=3):
+    return b.node("Conv", [x, b.init(b.randn(cout, 2, 3, 3))], pads=[1, 1, 1, 1])
+
+
+GRAPHS = {
+    "output_is_an_input": _graph(lambda b, x: (b.output(x), b.output(b.node("Relu", [x]))), {"x": (2, 3)}),
+    "output_is_an_initializer": _graph(lambda b, x: (b.output(c := b.init(f32(3))), b.output(b.node("Add", [x, c]))),
+                                       {"x": (2, 3)}),
+    "identity_dropout_chain_to_output": _graph(
+        lambda b, x: b.output(b.node("Identity", [b.node("Dropout", [b.node("Identity", [x])])])), {"x": (2, 3)}),
+    "conv_output_read_three_ways": _graph(
+        lambda b, x: (b.output(y := _conv3x3(b, x)), b.output(b.node("Relu", [y])), b.output(b.node("Identity", [y]))),
+        {"x": (1, 2, 5, 5)}),
+    "conv_output_is_output_and_residual": _graph(
+        lambda b, x: (b.output(y := _conv3x3(b, x, 2)), b.output(b.node("Add", [y, x]))), {"x": (1, 2, 5, 5)}),
+    "unused_input": _graph(lambda b, x, u: b.output(b.node("Relu", [x])), {"x": (2, 3), "unused": (4,)}),
+    "scalar_input": _graph(lambda b, x: b.output(b.node("Mul", [x, b.init(np.float32(2))])), {"x": ()}),
+    "int64_graph": _graph(lambda b, x: b.output(b.node("Add", [x, b.init(np.int64(2))])), {"x": (3,)}, np.int64),
+}
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_graph_shapes_match_onnxruntime(name):
+    model, feeds = GRAPHS[name]()
+    check_against_ort(model, feeds)
+
+
+def test_nodes_out_of_topological_order():
+    b = GraphBuilder(13)
+    x = b.input("x", [2, 3])
+    b.nodes.append(helper.make_node("Relu", ["a"], ["y"], name="second"))
+    b.nodes.append(helper.make_node("Sigmoid", [x], ["a"], name="first"))
+    b.output("y")
+    check_against_ort(b.model(), {"x": f32(2, 3)})
