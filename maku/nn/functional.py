@@ -31,7 +31,8 @@ def _pair(v: IntPair) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def _needs_grad(*tensors: Tensor | None) -> list[Tensor]:
+def _present(*tensors: Tensor | None) -> list[Tensor]:
+    """The given tensors without the absent (None) optional ones, e.g. a missing bias."""
     return [t for t in tensors if t is not None]
 
 
@@ -145,7 +146,7 @@ def conv2d(
         dx, dw, db = conv2d_grad(x.data, weight.data, g, need_input_grad=x.requires_grad, **spec)
         return dx, dw, db
 
-    return record(out, _needs_grad(x, weight, bias), backward, "Conv", **spec)
+    return record(out, _present(x, weight, bias), backward, "Conv", **spec)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -163,7 +164,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         dw = g2.T @ x.data.reshape(-1, x.shape[-1])
         return dx, dw, g2.sum(axis=0)
 
-    return record(out, _needs_grad(x, weight, bias), backward, "Gemm")
+    return record(out, _present(x, weight, bias), backward, "Gemm")
 
 
 # -- normalization -------------------------------------------------------------------------
