@@ -113,18 +113,6 @@ def onnx_layouts(ours: np.ndarray, onnx_shape: tuple[int, ...]) -> list[np.ndarr
     return views
 
 
-class OnnxIndex:
-    """Who writes and who reads each tensor of the original ONNX graph."""
-
-    def __init__(self, model: onnx.ModelProto):
-        self.writers = {name: node for node in model.graph.node for name in node.output}
-        self.readers: dict[str, list[onnx.NodeProto]] = {}
-        for node in model.graph.node:
-            for name in set(node.input):
-                self.readers.setdefault(name, []).append(node)
-        self.outputs = {v.name for v in model.graph.output}
-
-
 def run_ort(
     model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -145,7 +133,7 @@ def first_divergence(
     `debug_session` must be made with `reuse_memory=False`, so every intermediate survives the run.
     """
     theirs = run_ort(with_intermediates_as_outputs(model), feeds)
-    index = OnnxIndex(model)
+    writers = {name: node for node in model.graph.node for name in node.output}
     debug_session.run(feeds)
     executor = debug_session.executor_for(feeds)
     compared = 0
@@ -157,7 +145,7 @@ def first_divergence(
             compared += 1
             max_abs, scale = error
             if not max_abs <= tol * scale:  # also catches NaN
-                writer = index.writers.get(name)
+                writer = writers.get(name)
                 return Divergence(
                     node.name, node.op, name, writer and writer.name, step, max_abs, scale
                 ), compared
