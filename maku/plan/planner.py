@@ -118,3 +118,30 @@ def check_feeds(graph: Graph, feeds: dict[str, np.ndarray], origin: str = "model
 
 def _fmt(shape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+MATMUL_OPS = ("maku.Gemm", "Gemm", "MatMul")
+
+
+def node_macs(plan: Plan, node: Node) -> int:
+    """Multiply-accumulates of one node at the plan's shapes; 0 for ops that are not conv/matmul."""
+    if node.op == "maku.Conv":  # NHWC output, HWIO weight (KH, KW, Cin/groups, Cout)
+        kh, kw, cin_per_group, _ = _shape(plan, node.inputs[1])
+        return _size(_shape(plan, node.outputs[0])) * kh * kw * cin_per_group
+    if node.op == "Conv":  # NCHW output, OIHW weight
+        _, cin_per_group, *kernel = _shape(plan, node.inputs[1])
+        return _size(_shape(plan, node.outputs[0])) * cin_per_group * _size(kernel)
+    if node.op in MATMUL_OPS:
+        a = _shape(plan, node.inputs[0])
+        trans_a = node.op != "MatMul" and node.attrs.get("transA", 0)
+        inner = a[-2] if trans_a else a[-1]
+        return _size(_shape(plan, node.outputs[0])) * inner
+    return 0
+
+
+def _shape(plan: Plan, name: str) -> tuple[int, ...]:
+    return tuple(plan.graph.constants[name].shape) if name in plan.graph.constants else plan.shapes[name]
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))

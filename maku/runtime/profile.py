@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maku.plan.planner import node_macs
 from maku.runtime.session import Session
-from maku.runtime.stats import node_macs
 
 NAME_WIDTH = 60
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
-from maku.backends.numpy.ops import PrepareContext, prepare
-from maku.plan.planner import Plan
+from maku.backends.numpy.ops import PrepareContext, Runner, prepare
+from maku.plan.planner import Plan, node_macs
 
 ALIGNMENT = 64
+# Below this many multiply-accumulates per BLAS thread a node runs on one thread: waking a second
+# thread costs more than it saves, and on a busy machine a wake-up can take milliseconds.
+MIN_MACS_PER_THREAD = 32_000_000
+_BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
 
 
 def aligned_arena(nbytes: int) -> np.ndarray:
@@ -23,6 +28,21 @@ def aligned_arena(nbytes: int) -> np.ndarray:
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     start = (-raw.ctypes.data) % ALIGNMENT
     return raw[start : start + nbytes]
+
+
+def _one_blas_thread(runner: Runner, threads: int) -> Runner:
+    """`runner` with BLAS limited to one thread while it runs (then back to `threads`)."""
+
+    def run() -> None:
+        for blas in _BLAS:
+            blas.set_num_threads(1)
+        try:
+            runner()
+        finally:
+            for blas in _BLAS:
+                blas.set_num_threads(threads)
+
+    return run
 
 
 class NumpyExecutor:
@@ -36,6 +56,11 @@ class NumpyExecutor:
         self.views = {name: self._view(name, off) for name, off in plan.memory.offsets.items()}
         ctx = PrepareContext(self.views, plan.graph.constants)
         self.runners = [self.prepare_node(node, ctx) for node in plan.nodes]
+        if threads and threads > 1:
+            self.runners = [
+                _one_blas_thread(r, threads) if 0 < node_macs(plan, n) < MIN_MACS_PER_THREAD * threads else r
+                for r, n in zip(self.runners, plan.nodes)
+            ]
         self.poison = [[self.views[n] for n in names] for names in plan.dead_after()] if poison else None
 
     def prepare_node(self, node, ctx: PrepareContext):
