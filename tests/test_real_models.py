@@ -103,7 +103,8 @@ def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name, 
     nchw = np.ascontiguousarray(crops.transpose(0, 3, 1, 2))
     batched = session(nchw)  # exported at batch 1; maku runs any batch (one plan per batch size)
     assert max_abs(batched, stored) <= TOL, f"batch of 20: {max_abs(batched, stored):.3g} vs stored ORT"
-    for i, hwc in enumerate(crops):
+    step = 1 if backend == BACKENDS[-1] else 4  # the slower numpy backend checks every 4th crop one by one
+    for i, hwc in list(enumerate(crops))[::step]:
         x = np.ascontiguousarray(hwc.transpose(2, 0, 1)[None])  # the model takes uint8 NCHW
         ours = session(x)
         (theirs,) = ort.run(None, {input_name: x})
