@@ -180,11 +180,10 @@ class OneCycleLR(LRScheduler):
         if step >= self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step + 1} times, more than total_steps={self.total_steps}")
         lrs = []
-        start = 0.0
         for group in self.optimizer.param_groups:
             start = 0.0
             for end, lr_from, lr_to, mom_from, mom_to in self.phases:
-                if step <= end or end == self.phases[-1][0]:
+                if step <= end or end == self.phases[-1][0]:  # the last phase takes every later step
                     pct = (step - start) / (end - start)
                     lrs.append(_cosine(group[lr_from], group[lr_to], pct))
                     if self.cycle_momentum:
