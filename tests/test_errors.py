@@ -180,6 +180,19 @@ def test_external_data_inside_the_folder_loads(tmp_path):
     assert_close(maku.load(path)(x), run_ort(onnx_model, {"x": x})[0])
 
 
+@pytest.mark.parametrize("one_file", [True, False])
+def test_external_data_written_by_onnx_save(tmp_path, one_file):
+    """onnx.save's own external-data layout (one file with offsets, or one file per tensor) loads and runs."""
+    model = mobilenet_v2(Style(batch=1))
+    x = np.random.default_rng(0).standard_normal((1, 3, 96, 96)).astype(np.float32)
+    (expected,) = run_ort(model, {"input": x})
+    path = tmp_path / "mobilenet.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=one_file,
+                    location="weights.bin" if one_file else None, size_threshold=0)
+    assert len(list(tmp_path.iterdir())) > 1 and path.stat().st_size < 100_000
+    assert_close(maku.load(path)(x), expected, 1e-4)
+
+
 @pytest.mark.parametrize("location", ["../outside.bin", "sub/../../outside.bin", "/etc/hostname"])
 def test_external_data_outside_the_folder_is_refused(tmp_path, location):
     model, folder, raw = _external_model(tmp_path, location)
