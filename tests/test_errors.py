@@ -204,6 +204,16 @@ def test_external_data_outside_the_folder_is_refused(tmp_path, location):
     assert str(path) in str(info.value) and location in str(info.value)
 
 
+def test_external_data_through_a_symlink_leaving_the_folder_is_refused(tmp_path):
+    model, folder, raw = _external_model(tmp_path, "weights.bin")
+    (tmp_path / "outside.bin").write_bytes(raw)
+    (folder / "weights.bin").symlink_to(tmp_path / "outside.bin")
+    path = folder / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFormatError, match="outside the model's folder"):
+        maku.load(path)
+
+
 def test_external_data_missing_or_from_bytes(tmp_path):
     model, folder, _ = _external_model(tmp_path)
     path = folder / "model.onnx"
