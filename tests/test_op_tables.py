@@ -630,6 +630,7 @@ CHAINS = [
     ("flatten_spatial", chain(_flatten_spatial), 2),
     ("reshape_spatial", chain(_reshape_spatial), 2),
     ("softmax_channels", chain(_softmax_channels), 4),
+    ("softmax_legacy_opset11_flattens_chw", chain(_softmax_channels, opset=11), 4),
     ("slice_channels", chain(_slice_channels), 4),
     ("batchnorm_between_convs", chain(_batchnorm), 2),
     ("hardswish_decomposed", chain(_hardswish_decomposed), 2),
