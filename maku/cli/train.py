@@ -29,6 +29,8 @@ from maku.rng import get_rng_state, manual_seed, set_rng_state
 # per-channel mean and std of the CIFAR-10 JPEG train set (../shared/data MANIFEST.md), on 0..1
 CIFAR_MEAN = (0.4913, 0.4821, 0.4465)
 CIFAR_STD = (0.2452, 0.2428, 0.2606)
+# options that may change between a run and its resumption; every other option is the recipe
+RUNTIME_OPTIONS = {"command", "debug", "data", "out", "resume", "threads", "workers", "no_progress", "no_export"}
 METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_seconds", "images_per_second"]
 
 
@@ -54,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-test", type=int, default=0, help="use a fixed random N test images")
     p.add_argument("--no-export", action="store_true", help="skip writing model.onnx at the end")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (for logs)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/last.safetensors with the saved recipe (other options are ignored)")
 
 
 def _datasets(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -193,9 +196,9 @@ def _train(args: argparse.Namespace) -> int:
         if not run_dir.last.exists():
             raise CheckpointError(f"--resume: no {run_dir.last} to resume from")
         state = load_checkpoint(run_dir.last)
-        saved_args = state["args"]
-        for key in ("model", "width", "batch_size", "schedule", "epochs", "lr"):  # the run's identity
-            setattr(args, key, saved_args[key])
+        for key, value in state["args"].items():  # the recipe is the saved run's; how to run it is ours
+            if key not in RUNTIME_OPTIONS:
+                setattr(args, key, value)
     else:
         if run_dir.last.exists():
             raise InputError(f"{run_dir.path} already holds a run; pass --resume to continue it or choose another --out")
