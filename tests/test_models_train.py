@@ -98,3 +98,10 @@ def test_model_rejects_nchw_input_with_a_hint() -> None:
 def test_model_argument_errors(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         models.MobileNetV1(**kwargs)
+
+
+def test_unknown_pretrained_model_lists_the_bundled_ones() -> None:
+    from maku.errors import InputError
+
+    with pytest.raises(InputError, match=r"no pretrained model 'resnet'; bundled: \['mobilenet_v1_cifar10'\]"):
+        models.pretrained("resnet")
