@@ -200,6 +200,8 @@ def batch_norm(
             return norm_grad.batch_norm_train_grad(g, centered, inv_std, weight.data)
 
         return record(_wrap(y), (x, weight, bias), backward, "BatchNormTrain", epsilon=eps)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm in eval mode needs running_mean and running_var")
     inv_std = 1.0 / np.sqrt(running_var + eps)
     scale = (weight.data * inv_std).astype(x.dtype)
     out = _wrap(x.data * scale + (bias.data - running_mean * scale).astype(x.dtype))
