@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from model_builders import BACKENDS, MOBILENET_V3, Style, mobilenet_v2, mobilenet_v3, run_ort
 from ort_helpers import assert_close
 
@@ -77,7 +79,7 @@ def expectations(arch: str, size: str | None) -> dict:
 def test_exporter_style_matches_onnxruntime_and_is_optimized(arch, size, style, backend):
     model = build(arch, size, style)
     session = maku.load(model.SerializeToString(), backend=backend)
-    batches = (2, 3) if isinstance(style.batch, str) else (2,)
+    batches = (2, 3) if isinstance(style.batch, str) else (style.batch,)
     for batch in batches:  # a dynamic batch gets one plan per batch size
         x = image(style, batch)
         (expected,) = run_ort(model, {"input": x})
@@ -154,3 +156,24 @@ def test_one_session_called_from_several_threads():
         results = list(pool.map(session, inputs * 2))
     for i, got in enumerate(results):
         assert_close(got, expected[i % len(inputs)], 1e-5)
+
+
+@st.composite
+def styles(draw) -> Style:
+    opset = draw(st.sampled_from([9, 10, 11, 12, 13, 14, 15, 17, 18, 21]))
+    return Style(
+        opset=opset, bn=draw(st.sampled_from(["kept", "folded"])),
+        hardswish=draw(st.sampled_from(["hardsigmoid", "clip_div", "mul_sixth"] + (["native"] if opset >= 14 else []))),
+        gate=draw(st.sampled_from(["hardsigmoid", "clip_div"])), gate_alpha=draw(st.sampled_from([1 / 6, 0.2])),
+        pool=draw(st.sampled_from(["gap", "reducemean"])),
+        head=draw(st.sampled_from(["flatten_gemm", "shape_chain", "reshape_matmul"])),
+        batch=draw(st.sampled_from([1, 2, "N"])), nhwc_input=draw(st.booleans()),
+        constant_nodes=draw(st.booleans()), dropout=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(styles(), st.sampled_from([("v2", None), ("v3", "small"), ("v3", "large")]), st.sampled_from(BACKENDS))
+def test_random_exporter_style(style, arch_size, backend):
+    """Any mix of the exporter habits above: equal to ORT, and optimized as well as the named styles."""
+    test_exporter_style_matches_onnxruntime_and_is_optimized(*arch_size, style, backend)
