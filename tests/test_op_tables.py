@@ -921,3 +921,52 @@ def test_nodes_out_of_topological_order():
     b.nodes.append(helper.make_node("Sigmoid", [x], ["a"], name="first"))
     b.output("y")
     check_against_ort(b.model(), {"x": f32(2, 3)})
+
+
+@st.composite
+def shape_op_chains(draw):
+    """Conv, then 1-3 shape ops with random axes/perms (Transpose, ReduceMean, Slice, Flatten, Concat,
+    Unsqueeze) or elementwise ops: the layout pass must map every axis right."""
+    b = GraphBuilder(draw(st.sampled_from([11, 13, 18])))
+    n, c, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(2, 5)), draw(st.integers(2, 5))
+    y = b.node("Conv", [b.input("x", [n, 3, h, w]), b.init(b.randn(c, 3, 1, 1))])
+    shape = [n, c, h, w]
+    for _ in range(draw(st.integers(1, 3))):
+        r = len(shape)
+        kind = draw(st.sampled_from(["transpose", "reduce", "slice", "flatten", "concat", "unsqueeze", "add_const"]))
+        if kind == "transpose":
+            perm = draw(st.permutations(range(r)))
+            y, shape = b.node("Transpose", [y], perm=list(perm)), [shape[p] for p in perm]
+        elif kind == "reduce":
+            axes, keep = sorted(draw(st.sets(st.integers(0, r - 1), min_size=1, max_size=r - 1))), draw(st.integers(0, 1))
+            by_input = b.opset >= 18
+            y = b.node("ReduceMean", [y, b.init(i64(axes))] if by_input else [y], keepdims=keep,
+                       **({} if by_input else {"axes": axes}))
+            shape = [1 if i in axes else d for i, d in enumerate(shape)] if keep else \
+                [d for i, d in enumerate(shape) if i not in axes]
+        elif kind == "slice" and shape[a := draw(st.integers(0, r - 1))] > 1:
+            y = b.node("Slice", [y, b.init(i64([1])), b.init(i64([shape[a]])), b.init(i64([a]))])
+            shape[a] -= 1
+        elif kind == "flatten":
+            a = draw(st.integers(0, r))
+            y, shape = b.node("Flatten", [y], axis=a), [int(np.prod(shape[:a])), int(np.prod(shape[a:]))]
+        elif kind == "concat":
+            a = draw(st.integers(0, r - 1))
+            y = b.node("Concat", [y, b.node("Sigmoid", [y])], axis=a)
+            shape[a] *= 2
+        elif kind == "unsqueeze":
+            a = draw(st.integers(0, r))
+            y = b.node("Unsqueeze", [y, b.init(i64([a]))] if b.opset >= 13 else [y], **({} if b.opset >= 13 else {"axes": [a]}))
+            shape.insert(a, 1)
+        else:
+            trailing = shape[draw(st.integers(0, r - 1)):]
+            y = b.node("Add", [y, b.init(f32(*[draw(st.sampled_from([1, d])) for d in trailing]))])
+    b.output(y)
+    return b.model(), {"x": f32(n, 3, h, w)}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(shape_op_chains())
+def test_random_shape_ops_after_conv_match_onnxruntime(chain):
+    model, feeds = chain
+    check_against_ort(model, feeds)
