@@ -294,3 +294,28 @@ def test_call_and_run_misuse():
 def test_bad_load_options(options, match):
     with pytest.raises(MakuError, match=match):
         maku.load(small_model().SerializeToString(), **options)
+
+
+# ----------------------------------------------------------------------------- inputs maku must accept
+def test_views_readonly_and_fortran_inputs_are_accepted(session):
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    expected = session(x)
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    strided = np.repeat(x, 2, axis=0)[::2]  # a non-contiguous view
+    for variant in (np.asfortranarray(x), x.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2), readonly, strided):
+        np.testing.assert_array_equal(session(variant), expected)
+    np.testing.assert_array_equal(x, readonly)  # inputs are never written
+
+
+def test_outputs_belong_to_the_caller(session):
+    x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    first = session(x)
+    keep = first.copy()
+    first[...] = np.nan  # scribbling on a result must not reach the next run
+    second = session(x)
+    np.testing.assert_array_equal(second, keep)
+    assert not np.shares_memory(first, second)
+    third = session(2 * x)
+    np.testing.assert_array_equal(second, keep)  # nor may the next run overwrite an earlier result
+    assert not np.array_equal(third, keep)
