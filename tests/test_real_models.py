@@ -231,3 +231,12 @@ def test_top1_on_500_photos_equals_onnxruntime(test_data, name):
     print(report)
     assert len(differ) == 0, f"{report}: {[labelled_photos(test_data)[i][0].name for i in differ]}"
     assert (ours == labels).sum() == manifest_top1, report
+
+
+def test_float_pixels_for_a_uint8_model_are_refused(test_data):
+    """The common mistake with the TF-converted models: normalised float input. The error says what they take."""
+    session = maku.load(model_path(test_data, "mobilenet_v2_1.0_224_fp32_from_tflite_qat"))
+    with pytest.raises(maku.errors.InputError, match="must have dtype uint8, got float32"):
+        session(np.zeros((1, 3, 224, 224), np.float32))
+    with pytest.raises(maku.errors.InputError, match=r"224, 224\], got \[1, 224, 224, 3\]"):
+        session(np.zeros((1, 224, 224, 3), np.uint8))  # NHWC crop without input_layout="NHWC"
