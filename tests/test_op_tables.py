@@ -345,11 +345,7 @@ TABLE = CONV + BATCHNORM + ACTIVATIONS + binary_cases() + POOLS + REDUCE + gemm_
 
 
 # Bugs outside the importer and registry, kept visible until they are fixed (strict: a fix makes them fail).
-XFAIL: dict[str, str] = {
-    "MaxPool-max_int8_negative_pads": "kernels/pool.py: the pad fill for max pooling is -inf cast to the input "
-                                      "dtype; for int8 that is 0 (numpy warns 'invalid value encountered in "
-                                      "cast'), so windows over negative values touching the padding return 0",
-}
+XFAIL: dict[str, str] = {}
 PARAMS = [
     pytest.param(c, id=f"{c.op}-{c.id}", marks=[pytest.mark.xfail(strict=True, reason=XFAIL[f"{c.op}-{c.id}"])]
                  if f"{c.op}-{c.id}" in XFAIL else [])
@@ -772,8 +768,8 @@ def random_cnns(draw):
         elif kind == "binary":
             same = [t for t, s in tensors if s == (n_, c, hh, ww)]
             y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, draw(st.sampled_from(same))]), (n_, c, hh, ww)
-        elif kind == "binary_const":  # a 0-d constant after a conv: test_conv_plus_scalar_constant
-            shapes = [(c, 1, 1), (1, c, 1, 1), (ww,), (hh, 1), (c, hh, ww)] + ([] if x.startswith("conv") else [()])
+        elif kind == "binary_const":
+            shapes = [(c, 1, 1), (1, c, 1, 1), (ww,), (hh, 1), (c, hh, ww), ()]
             const = f32(*draw(st.sampled_from(shapes)))
             y, shape = b.node(draw(st.sampled_from(["Add", "Mul", "Sub"])), [x, b.init(const)]), (n_, c, hh, ww)
         elif kind == "concat":

@@ -63,7 +63,8 @@ class Pool2d:
         # grow the bottom/right pads so that ceil_mode's last windows lie inside the buffer
         reach = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out_hw, strides, dilations, kernel)]
         bottom, right = (max(pads[e], r - size - pads[b]) for r, (size, b, e) in zip(reach, axes))
-        fill = -np.inf if kind == "max" else 0.0
+        lowest = -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min  # padding never wins a max
+        fill = lowest if kind == "max" else 0.0
         self.padder = Padder(self.x_shape, (pads[0], pads[1], bottom, right), dtype, fill)
         if kind == "avg":
             counts = [
