@@ -114,6 +114,22 @@ def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name, 
         assert ours.argmax() == theirs.argmax() == stored[i].argmax()
 
 
+@pytest.mark.parametrize("name", IMAGENET_FP32)
+def test_imagenet_model_on_extreme_images(test_data, name):
+    """Black, white, saturated-colour and noise images (softmax near one-hot or flat) still equal ORT."""
+    crop = IMAGENET_FP32[name][0]
+    path = model_path(test_data, name)
+    session, ort = maku.load(path), ort_session(path.read_bytes())
+    rng = np.random.default_rng(0)
+    images = [np.zeros((3, crop, crop), np.uint8), np.full((3, crop, crop), 255, np.uint8),
+              np.stack([np.full((crop, crop), v, np.uint8) for v in (255, 0, 0)]),
+              rng.integers(0, 256, (3, crop, crop), dtype=np.uint8)]
+    for i, img in enumerate(images):
+        x = img[None]
+        (theirs,) = ort.run(None, {session.inputs[0].name: x})
+        assert max_abs(session(x), theirs) <= TOL, f"image {i}"
+
+
 def test_nhwc_input_layout_takes_the_crops_as_they_are(test_data):
     """input_layout="NHWC": the uint8 NHWC crops go in without a transpose, and the outputs do not change."""
     name = "mobilenet_v2_1.0_224_fp32_from_tflite_qat"
