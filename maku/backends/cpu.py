@@ -30,19 +30,19 @@ def _conv_runner(node: Node, ctx: PrepareContext, threads: int) -> Runner | None
     act = dict(act=a["activation"] or None, alpha=a["act_alpha"], beta=a["act_beta"])
     geometry = dict(strides=tuple(a["strides"]), pads=tuple(a["pads"]), dilations=tuple(a["dilations"]))
     if a["group"] == x.shape[3] == cout and cin_g == 1 and residual is None:
-        return lambda: native.depthwise_conv2d(x, w, bias, **geometry, **act, out=out, threads=threads)
+        return native.bind(native.depthwise_conv2d, x, w, bias, **geometry, **act, out=out, threads=threads)
     if a["group"] != 1:
         return None
     weights = native.pack_gemm_weights(w)
     if (kh, kw) == (1, 1) and geometry["strides"] == (1, 1) and not any(geometry["pads"]):
         x2d, out2d = x.reshape(-1, x.shape[3]), out.reshape(-1, cout)
         res2d = None if residual is None else residual.reshape(-1, cout)
-        return lambda: native.pointwise_conv(x2d, weights, bias, **act, residual=res2d, out=out2d, threads=threads)
+        return native.bind(native.pointwise_conv, x2d, weights, bias, **act, residual=res2d, out=out2d, threads=threads)
     scratch = native.conv2d_scratch_size(x.shape, w.shape, geometry["strides"], geometry["pads"],
                                          geometry["dilations"], threads)
     buffer = np.empty(scratch, np.float32)
-    return lambda: native.conv2d_im2col(x, weights, bias, **geometry, **act, residual=residual, out=out,
-                                        scratch=buffer, threads=threads)
+    return native.bind(native.conv2d_im2col, x, weights, bias, **geometry, **act, residual=residual, out=out,
+                       scratch=buffer, threads=threads)
 
 
 class CpuExecutor(NumpyExecutor):
@@ -63,5 +63,5 @@ class CpuExecutor(NumpyExecutor):
             runner = _conv_runner(node, ctx, self.threads)
         elif node.op == "maku.GlobalAveragePool":
             x, out = ctx.get(node.inputs[0]), ctx.get(node.outputs[0])
-            runner = lambda: native.global_avg_pool(x, out=out, threads=self.threads)  # noqa: E731
+            runner = native.bind(native.global_avg_pool, x, out=out, threads=self.threads)
         return runner or numpy_prepare(node, ctx)
