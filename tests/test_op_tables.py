@@ -974,3 +974,15 @@ def shape_op_chains(draw):
 def test_random_shape_ops_after_conv_match_onnxruntime(chain):
     model, feeds = chain
     check_against_ort(model, feeds)
+
+
+def test_explicit_ai_onnx_domain_and_extra_opset_imports():
+    """Domain spelled "ai.onnx" (not ""), and unused extra domains as the ORT quantizer writes them."""
+    b = GraphBuilder(13)
+    b.nodes.append(helper.make_node("Relu", [b.input("x", [2, 3])], ["y"], domain="ai.onnx"))
+    b.output("y")
+    model = b.model()
+    del model.opset_import[:]
+    model.opset_import.extend([helper.make_opsetid("ai.onnx", 13), helper.make_opsetid("ai.onnx.ml", 3),
+                               helper.make_opsetid("com.microsoft", 1)])
+    check_against_ort(model, {"x": f32(2, 3)})
