@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from maku.backends import native
+from maku.backends.native.loader import library
 from maku.backends.numpy.executor import NumpyExecutor
 from maku.backends.numpy.ops import PrepareContext, Runner
 from maku.backends.numpy.ops import prepare as numpy_prepare
@@ -30,6 +31,8 @@ def _conv_runner(node: Node, ctx: PrepareContext, threads: int) -> Runner | None
     act = dict(act=a["activation"] or None, alpha=a["act_alpha"], beta=a["act_beta"])
     geometry = dict(strides=tuple(a["strides"]), pads=tuple(a["pads"]), dilations=tuple(a["dilations"]))
     if a["group"] == x.shape[3] == cout and cin_g == 1 and residual is None:
+        if cout < library().maku_vector_lanes():
+            return None  # fewer channels than one vector: the C kernel's per-lane path is slower than numpy
         return native.bind(native.depthwise_conv2d, x, w, bias, **geometry, **act, out=out, threads=threads)
     if a["group"] != 1:
         return None
