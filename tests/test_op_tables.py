@@ -359,6 +359,30 @@ def test_op_matches_onnxruntime(case: Case):
     check_against_ort(case.model(), feeds)
 
 
+def folded_twin(case: Case):
+    """The case with every input an initializer, its outputs read through Reshape(y, Shape(y)): the op
+    itself is then evaluated at load time by constant folding (the registry's reference code)."""
+    b = GraphBuilder(case.opset)
+    values = {**case.inputs, **{k: v for k, v in case.consts.items() if k != "@order"}}
+    names = []
+    for key in case.consts.get("@order") or list(values):
+        if values[key] is not None:
+            b.initializers.append(numpy_helper.from_array(np.asarray(values[key]), key))
+        names.append(key if values[key] is not None else "")
+    outs = b.node(case.op, names, outputs=case.outputs, name="node", **case.attrs)
+    for y in outs if case.outputs > 1 else [outs]:
+        b.output(b.node("Reshape", [y, b.node("Shape", [y])]))
+    return b.model()
+
+
+@pytest.mark.parametrize("case", [p for p in PARAMS if not p.marks])
+def test_op_folded_to_a_constant_matches_onnxruntime(case: Case):
+    model = folded_twin(case)
+    left = set(maku.load(model.SerializeToString()).graph.op_histogram())
+    assert left <= {"Identity", "Reshape"}, f"not folded: {left}"
+    check_against_ort(model, {}, optimize=(True,))
+
+
 def test_table_covers_every_claimed_op():
     covered = {c.op for c in TABLE} | {"Constant"}  # Constant: test_constant_forms below
     assert covered == set(ONNX_OPS) | {"Constant"}, f"ops without a table case: {set(ONNX_OPS) - covered}"
