@@ -233,6 +233,39 @@ def test_shape_mismatch_names_the_node():
         maku.load(b.model().SerializeToString())
 
 
+def _bad(op, inputs: dict, consts: dict | None = None, **attrs):
+    b = GraphBuilder(13)
+    names = [b.input(k, v) for k, v in inputs.items()]
+    names += [b.init(np.asarray(v)) for v in (consts or {}).values()]
+    b.output(b.node(op, names, name=f"bad_{op.lower()}", **attrs))
+    return b.model()
+
+
+# shapes that cannot fit: ShapeError at load, naming the node (never an IndexError from deep inside)
+MISFITS = {
+    "gemm_inner_dims": _bad("Gemm", {"a": [2, 3]}, {"b": np.zeros((4, 5), np.float32)}),
+    "matmul_inner_dims": _bad("MatMul", {"a": [2, 3], "b": [4, 5]}),
+    "reshape_element_count": _bad("Reshape", {"x": [2, 3]}, {"s": np.array([4, 2], np.int64)}),
+    "reshape_minus1_remainder": _bad("Reshape", {"x": [2, 3]}, {"s": np.array([4, -1], np.int64)}),
+    "transpose_bad_perm": _bad("Transpose", {"x": [2, 3]}, perm=[0, 0]),
+    "squeeze_non_unit_axis": _bad("Squeeze", {"x": [2, 3]}, {"axes": np.array([1], np.int64)}),
+    "pad_wrong_length": _bad("Pad", {"x": [2, 3]}, {"p": np.array([1, 1], np.int64)}),
+    "concat_missing_axis": _bad("Concat", {"a": [2, 3], "b": [2, 3]}),
+    "broadcast_mismatch": _bad("Add", {"a": [2, 3], "b": [4]}),
+    "pool_window_beyond_input": _bad("MaxPool", {"x": [1, 2, 5, 5]}, kernel_shape=[9, 9]),
+    "gather_axis_out_of_range": _bad("Gather", {"x": [2, 3]}, {"i": np.array([0], np.int64)}, axis=2),
+    "depthwise_groups_mismatch": _bad("Conv", {"x": [1, 4, 5, 5]}, {"w": np.zeros((4, 1, 3, 3), np.float32)}, group=2),
+}
+
+
+@pytest.mark.parametrize("name", MISFITS)
+def test_shapes_that_cannot_fit_raise_shape_error_naming_the_node(name):
+    model = MISFITS[name]
+    with pytest.raises(ShapeError) as info:
+        maku.load(model.SerializeToString())
+    assert model.graph.node[-1].name in str(info.value)
+
+
 def test_reading_an_undefined_tensor_names_it():
     b = GraphBuilder(13)
     x = b.input("x", [1, 4])
