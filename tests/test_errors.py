@@ -266,6 +266,17 @@ def test_shapes_that_cannot_fit_raise_shape_error_naming_the_node(name):
     assert model.graph.node[-1].name in str(info.value)
 
 
+def test_a_misfit_found_only_at_plan_time_is_a_shape_error_and_the_session_survives():
+    b = GraphBuilder(13)
+    x = b.input("x", ["N", 3, "H", "W"])
+    b.output(b.node("Reshape", [b.node("Relu", [x]), b.init(np.array([-1, 12], np.int64))], name="to_rows"))
+    session = maku.load(b.model().SerializeToString())
+    with pytest.raises(ShapeError, match="to_rows"):
+        session.run({"x": np.zeros((1, 3, 1, 1), np.float32)})  # 3 elements do not make rows of 12
+    out = session.run({"x": np.ones((1, 3, 2, 2), np.float32)})
+    assert next(iter(out.values())).shape == (1, 12)
+
+
 def test_reading_an_undefined_tensor_names_it():
     b = GraphBuilder(13)
     x = b.input("x", [1, 4])
