@@ -114,6 +114,15 @@ def test_imagenet_model_matches_onnxruntime_on_reference_crops(test_data, name, 
         assert ours.argmax() == theirs.argmax() == stored[i].argmax()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_threads_give_the_same_answers(test_data, backend):
+    name = "mobilenet_v2_1.0_224_fp32_from_tflite_qat"
+    crops = np.load(test_data / "reference" / "imagenet20_crops224_uint8.npy")[:4]
+    stored = np.load(test_data / "reference" / f"ort_out20_{name}.npy")[:4]
+    session = maku.load(model_path(test_data, name), backend=backend, threads=2)
+    assert max_abs(session(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))), stored) <= TOL
+
+
 @pytest.mark.parametrize("name", IMAGENET_FP32)
 def test_imagenet_model_on_extreme_images(test_data, name):
     """Black, white, saturated-colour and noise images (softmax near one-hot or flat) still equal ORT."""
