@@ -128,3 +128,21 @@ def test_training_mode_ops_cannot_be_exported(tmp_path: Path) -> None:
 
     with pytest.raises(UnsupportedOpError, match="training mode"):
         maku.export(AlwaysTrainingBN(), np.zeros((1, 2, 2, 3), np.float32), tmp_path / "x.onnx")
+
+
+@pytest.mark.parametrize("axis,keepdims", [((1, 2), False), (1, False), (-1, False), (2, True), (None, False)])
+def test_reductions_of_nchw_activations_keep_maku_axis_order(tmp_path: Path, axis, keepdims) -> None:
+    class Reduce(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x: Tensor) -> Tensor:
+            y = self.conv(x)
+            return y.mean(axis=axis, keepdims=keepdims) + y.sum(axis=axis, keepdims=keepdims)
+
+    model = Reduce()
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 3)).astype(np.float32)
+    maku.export(model, x[:1], tmp_path / "r.onnx")
+    got = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    np.testing.assert_allclose(got[0], forward(model, x), atol=1e-5)

@@ -139,8 +139,14 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
         return tracer.emit(op, [tracer.to_layout(parents[0], True)], 4, True)
     if op == "ReduceMean" or op == "ReduceSum":
         x = parents[0]
-        axes = range(tracer.ndim[x]) if attrs["axis"] is None else np.atleast_1d(attrs["axis"])
-        mapped = sorted(tracer.axis(x, int(a)) for a in axes)
+        rank = tracer.ndim[x]
+        axes = {int(a) % rank for a in (range(rank) if attrs["axis"] is None else np.atleast_1d(attrs["axis"]))}
+        if x in tracer.nchw and not attrs["keepdims"]:
+            kept_maku = [a for a in range(rank) if a not in axes]
+            kept_graph = [a for a in TO_NCHW if a not in axes]
+            if kept_maku != kept_graph:  # dropping axes would leave them in another order than maku's
+                x = tracer.to_layout(x, False)
+        mapped = sorted(tracer.axis(x, a) for a in axes)
         nchw = x in tracer.nchw and bool(attrs["keepdims"])
         if op == "ReduceSum":
             return tracer.emit(op, [x, tracer.constant(np.asarray(mapped, np.int64))], ndim, nchw,
@@ -218,7 +224,8 @@ def trace(model: Any, example_input: np.ndarray, input_name: str = "input", outp
             tracer.names[id(node)] = _convert(tracer, node, [name_of(p) for p in node._parents])
     result = tracer.to_layout(name_of(y), False)
     tracer.nodes.append(Node("Identity", output_name + "_node", [result], [output_name]))
-    outputs = [Value(output_name, np.dtype(np.float32), ("N", *y.shape[1:]))]
+    batched = y.ndim > 0 and y.shape[0] == x.shape[0]
+    outputs = [Value(output_name, np.dtype(np.float32), ("N", *y.shape[1:]) if batched else y.shape)]
     graph = Graph(tracer.nodes, [graph_input], outputs, tracer.constants, name=type(model).__name__, opset=OPSET)
     graph.remove_unused()  # e.g. HWIO weights replaced by their OIHW copies
     graph.validate()
