@@ -89,9 +89,9 @@ def one_op_model(op: str, inputs: dict[str, np.ndarray], consts: dict[str, np.nd
                  opset: int = 13, n_outputs: int = 1, **attrs) -> onnx.ModelProto:
     """One `op` node; `inputs` become graph inputs and `consts` initializers, in the order given.
 
-    Both dicts are keyed by input name; a name mapped to None is an omitted optional input ("").
-    `order` of the node's inputs: graph inputs first, then constants, unless `consts` names
-    "@order" (a list of names) to interleave them.
+    Both dicts are keyed by input name; a constant mapped to None is an omitted optional input ("").
+    The node reads graph inputs first, then constants, unless `consts["@order"]` lists the names in
+    the order the node takes them.
     """
     consts = dict(consts or {})
     order = consts.pop("@order", None) or [*inputs, *consts]
