@@ -177,3 +177,18 @@ def styles(draw) -> Style:
 def test_random_exporter_style(style, arch_size, backend):
     """Any mix of the exporter habits above: equal to ORT, and optimized as well as the named styles."""
     test_exporter_style_matches_onnxruntime_and_is_optimized(*arch_size, style, backend)
+
+
+@pytest.mark.parametrize("nhwc", [False, True], ids=["nchw", "nhwc_input"])
+def test_dynamic_height_and_width(nhwc):
+    """Inputs [N, 3, H, W] (or tf2onnx's [N, H, W, 3]): one session, odd and even sizes, a plan for each."""
+    style = Style(opset=13, hardswish="hardsigmoid", head="shape_chain", batch="N", nhwc_input=nhwc)
+    model = mobilenet_v3(style, "small")
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for axis, symbol in zip((1, 2) if nhwc else (2, 3), "HW"):
+        dims[axis].dim_param = symbol
+    session = maku.load(model.SerializeToString())
+    for side in (33, 64, 97):
+        shape = (2, side, side + 7, 3) if nhwc else (2, 3, side, side + 7)
+        x = np.random.default_rng(side).standard_normal(shape).astype(np.float32)
+        assert_close(session(x), run_ort(model, {"input": x})[0], 1e-4)
