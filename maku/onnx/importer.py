@@ -22,6 +22,11 @@ from maku.ir.graph import Graph, Node, Value
 from maku.ir.ops import ONNX_OPS, OPS
 
 MIN_OPSET, MAX_OPSET = 7, 22
+# element types maku computes with; float8/int4/bfloat16 (ml_dtypes), strings and complex are refused
+SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float16, np.float32, np.float64,
+))
 
 
 def load_onnx(source: str | os.PathLike | bytes, *, name: str | None = None) -> Graph:
@@ -82,12 +87,25 @@ def import_model(model: onnx.ModelProto, *, origin: str = "<model>", base_dir: P
         nodes.append(_normalize(node, opset, constants, origin))
         if node.op == "Dropout" and len(node.outputs) > 1:
             nodes.extend(_dropout_mask(node, constants))
+    _check_dtypes([(v.name, v.dtype) for v in inputs + outputs] + [(k, c.dtype) for k, c in constants.items()],
+                  origin)
     metadata = {p.key: p.value for p in model.metadata_props}
     graph = Graph(nodes, inputs, outputs, constants, values, name=g.name or Path(origin).stem,
                   opset=opset, metadata=metadata)
     graph.metadata.setdefault("source", origin)
     graph.toposort()
     return graph
+
+
+def _check_dtypes(tensors: list[tuple[str, np.dtype | None]], origin: str) -> None:
+    """Refuse, in one error, graph inputs, outputs and constants of an element type maku cannot compute with."""
+    bad = [f"{name!r} ({np.dtype(dtype).name})" for name, dtype in tensors
+           if dtype is not None and np.dtype(dtype) not in SUPPORTED_DTYPES]
+    if bad:
+        raise UnsupportedOpError(
+            f"{origin}: element type not supported for {', '.join(bad[:5])}{' and more' if len(bad) > 5 else ''}; "
+            "maku computes with bool, integers and float16/32/64"
+        )
 
 
 def _default_opset(model: onnx.ModelProto, origin: str) -> int:
@@ -284,7 +302,7 @@ def _normalize(node: Node, opset: int, constants: dict[str, np.ndarray], origin:
         a.pop("saturate", None)  # opset 19: only affects float8 targets, which maku refuses below
         if op == "Cast":
             to = np.dtype(helper.tensor_dtype_to_np_dtype(a["to"]))
-            if to.kind not in "biuf":
+            if to not in SUPPORTED_DTYPES:
                 raise UnsupportedOpError(
                     f"{origin}: node {node.name!r} (Cast) casts to {onnx.TensorProto.DataType.Name(a['to'])}, "
                     "an element type maku does not support"
