@@ -144,6 +144,15 @@ def test_string_constants_are_refused(form):
         maku.load(b.model().SerializeToString())
 
 
+@pytest.mark.parametrize("elem_type", ["FLOAT8E4M3FN", "FLOAT8E5M2", "BFLOAT16", "INT4", "COMPLEX64", "STRING"])
+def test_unsupported_element_types_are_refused_naming_the_tensor(elem_type):
+    b = GraphBuilder(21)
+    b.inputs.append(helper.make_tensor_value_info("codes", getattr(onnx.TensorProto, elem_type), [4]))
+    b.output(b.node("Identity", ["codes"]))
+    with pytest.raises(UnsupportedOpError, match="element type not supported for 'codes'"):
+        maku.load(b.model().SerializeToString())
+
+
 @pytest.mark.parametrize("opset", [1, 6, 23, 30])
 def test_unknown_opset_is_refused(opset):
     with pytest.raises(UnsupportedOpError, match=f"opset {opset} is not supported"):
