@@ -140,8 +140,8 @@ def prepare_reduce_mean(node: Node, ctx: PrepareContext) -> Runner:
     a = resolved_attrs(node)
     x, out = ctx.get(node.inputs[0]), ctx.get(node.outputs[0])
     axes = tuple(a["axes"]) if a["axes"] else tuple(range(x.ndim))
-    kept = np.mean(x, axis=axes, keepdims=True).shape  # the kept-dims shape of the result
-    out_k = out.reshape(kept)
+    kept = tuple(1 if i in {a % x.ndim for a in axes} else d for i, d in enumerate(x.shape))
+    out_k = out.reshape(kept)  # the result with reduced axes kept as 1s
     return lambda: np.mean(x, axis=axes, keepdims=True, out=out_k)
 
 
