@@ -75,20 +75,27 @@ class NumpyExecutor:
         """Run once; outputs are fresh copies the caller owns. `timings` collects per-node seconds."""
         for name, x in feeds.items():
             np.copyto(self.views[name], x)
-        for i, runner in enumerate(self.runners):
-            if timings is not None:
-                t0 = time.perf_counter()
-                runner()
-                timings.append(time.perf_counter() - t0)
-            else:
-                runner()
-            if self.poison is not None:
-                for v in self.poison[i]:
-                    if v.dtype.kind == "f":
-                        v.fill(np.nan)
-        return {v.name: self._output(v.name) for v in self.plan.graph.outputs}
+        run_steps(self.runners, timings, self.poison)
+        return copy_outputs(self.plan, self.views)
 
-    def _output(self, name: str) -> np.ndarray:
-        if name in self.views:
-            return self.views[name].copy()
-        return np.array(self.plan.graph.constants[name])  # an output folded to a constant
+
+def run_steps(steps: list[Runner], timings: list[float] | None, poison: list[list[np.ndarray]] | None) -> None:
+    """Call each step; append its seconds to `timings`, and NaN-fill what died after it (`poison`)."""
+    for i, step in enumerate(steps):
+        if timings is not None:
+            t0 = time.perf_counter()
+            step()
+            timings.append(time.perf_counter() - t0)
+        else:
+            step()
+        for v in poison[i] if poison is not None else ():
+            if v.dtype.kind == "f":
+                v.fill(np.nan)
+
+
+def copy_outputs(plan: Plan, views: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The graph outputs as fresh arrays the caller owns (an output folded to a constant too)."""
+    return {
+        v.name: views[v.name].copy() if v.name in views else np.array(plan.graph.constants[v.name])
+        for v in plan.graph.outputs
+    }

@@ -10,11 +10,11 @@ each fallback node in between, and copies the outputs out.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from maku.backends.numpy.executor import copy_outputs, run_steps
 from maku.backends.numpy.ops import PrepareContext, prepare
 from maku.backends.wasm.module import WasmInstance
 from maku.backends.wasm.program import PANEL_WIDTH, PROGRAM_VERSION, compile_program
@@ -89,17 +89,5 @@ class WasmExecutor:
             for stretch in self.stretches:
                 stretch()
         else:
-            for i, step in enumerate(self.steps):
-                t0 = time.perf_counter()
-                step()
-                if timings is not None:
-                    timings.append(time.perf_counter() - t0)
-                for v in self.poison[i] if self.poison is not None else ():
-                    if v.dtype.kind == "f":
-                        v.fill(np.nan)
-        return {v.name: self._output(v.name) for v in self.plan.graph.outputs}
-
-    def _output(self, name: str) -> np.ndarray:
-        if name in self.views:
-            return self.views[name].copy()
-        return np.array(self.plan.graph.constants[name])
+            run_steps(self.steps, timings, self.poison)
+        return copy_outputs(self.plan, self.views)
