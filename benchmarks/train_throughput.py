@@ -72,7 +72,9 @@ def torch_step(model, images: np.ndarray, labels: np.ndarray):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
@@ -84,8 +86,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, args.batch)
-    print(f"MobileNetV1-CIFAR width {args.width}, batch {args.batch}, {args.threads} threads, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(
+        f"MobileNetV1-CIFAR width {args.width}, batch {args.batch}, {args.threads} threads, "
+        f"median of {args.steps} steps after {args.warmup} warm-up"
+    )
     steps = {"maku": maku_step(model, images, labels)}
     try:
         import torch

@@ -53,9 +53,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def record(
-    out: Tensor, parents: Sequence[Tensor], backward: BackwardFn, op: str, **attrs: Any
-) -> Tensor:
+def record(out: Tensor, parents: Sequence[Tensor], backward: BackwardFn, op: str, **attrs: Any) -> Tensor:
     """Attach `backward` to `out` if grad mode is on and some parent needs a gradient.
 
     `op` and `attrs` name the operation; `maku.export` reads them to write the ONNX graph.
@@ -111,7 +109,11 @@ def _graph_released(grad: np.ndarray) -> Sequence[np.ndarray | None]:
 
 
 def gradcheck(
-    fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-4,
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-4,
     seed: int = 0,
 ) -> float:
     """Compare the autograd gradient of `fn` with central finite differences, element by element.

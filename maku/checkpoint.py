@@ -36,7 +36,9 @@ def _split(obj: Any, path: str, tensors: dict[str, np.ndarray]) -> Any:
         return obj
     if hasattr(obj, "numpy"):  # a maku.Tensor
         return _split(obj.numpy(), path, tensors)
-    raise CheckpointError(f"cannot save {type(obj).__name__} at {path!r}: only dicts, lists, arrays, numbers and strings")
+    raise CheckpointError(
+        f"cannot save {type(obj).__name__} at {path!r}: only dicts, lists, arrays, numbers and strings"
+    )
 
 
 def _join(skeleton: Any, tensors: dict[str, np.ndarray], path: Path) -> Any:
@@ -44,7 +46,9 @@ def _join(skeleton: Any, tensors: dict[str, np.ndarray], path: Path) -> Any:
         if set(skeleton) == {_TENSOR}:
             name = skeleton[_TENSOR]
             if name not in tensors:
-                raise CheckpointError(f"{path}: tensor {name!r} is listed in the metadata but missing from the file")
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} is listed in the metadata but missing from the file"
+                )
             return tensors[name]
         return {k: _join(v, tensors, path) for k, v in skeleton.items()}
     if isinstance(skeleton, list):
@@ -80,7 +84,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # safetensors raises its own error types for bad headers and short files
         raise CheckpointError(f"checkpoint {path} is corrupted or truncated: {exc}") from None
     if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a safetensors file but not a maku checkpoint (format {metadata.get('format')!r})")
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a maku checkpoint (format {metadata.get('format')!r})"
+        )
     try:
         skeleton = json.loads(metadata["content"])
     except (KeyError, json.JSONDecodeError) as exc:

@@ -101,12 +101,16 @@ class Tensor:
     def __add__(self, other: Any) -> Tensor:
         other = self._lift(other)
         out = _wrap(self.data + other.data)
-        return record(out, (self, other), lambda g: (unbroadcast(g, self.shape), unbroadcast(g, other.shape)), "Add")
+        return record(
+            out, (self, other), lambda g: (unbroadcast(g, self.shape), unbroadcast(g, other.shape)), "Add"
+        )
 
     def __sub__(self, other: Any) -> Tensor:
         other = self._lift(other)
         out = _wrap(self.data - other.data)
-        return record(out, (self, other), lambda g: (unbroadcast(g, self.shape), unbroadcast(-g, other.shape)), "Sub")
+        return record(
+            out, (self, other), lambda g: (unbroadcast(g, self.shape), unbroadcast(-g, other.shape)), "Sub"
+        )
 
     def __mul__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -135,7 +139,9 @@ class Tensor:
         if isinstance(exponent, Tensor):
             raise TypeError("pow takes a constant exponent; use exp(b * log(a)) for a tensor exponent")
         out = _wrap(self.data**exponent)
-        return record(out, (self,), lambda g: (g * exponent * self.data ** (exponent - 1),), "Pow", exponent=exponent)
+        return record(
+            out, (self,), lambda g: (g * exponent * self.data ** (exponent - 1),), "Pow", exponent=exponent
+        )
 
     def __matmul__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -145,7 +151,9 @@ class Tensor:
         def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             a2 = a if a.ndim > 1 else a[None, :]
             b2 = b if b.ndim > 1 else b[:, None]
-            g2 = g.reshape(np.matmul(a2[..., :1, :], b2[..., :, :1]).shape[:-2] + (a2.shape[-2], b2.shape[-1]))
+            g2 = g.reshape(
+                np.matmul(a2[..., :1, :], b2[..., :, :1]).shape[:-2] + (a2.shape[-2], b2.shape[-1])
+            )
             ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
             gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
             return ga, gb

@@ -39,8 +39,15 @@ def train_steps(model, opt, sched, steps: int) -> list[float]:
 
 
 def snapshot(model, opt, sched, epoch: int) -> dict:
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "rng": get_rng_state(), "epoch": epoch, "note": "test", "list": [1, 2.5, None, "x"]}
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": get_rng_state(),
+        "epoch": epoch,
+        "note": "test",
+        "list": [1, 2.5, None, "x"],
+    }
 
 
 def test_round_trip_keeps_structure_values_and_dtypes(tmp_path: Path) -> None:
@@ -81,10 +88,13 @@ def test_truncated_file_is_a_checkpoint_error(tmp_path: Path) -> None:
         maku.load_checkpoint(path)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "corrupted or truncated"),
-    (b"not a checkpoint at all", "corrupted or truncated"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "corrupted or truncated"),
+        (b"not a checkpoint at all", "corrupted or truncated"),
+    ],
+)
 def test_garbage_files_are_checkpoint_errors(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
@@ -105,7 +115,9 @@ def test_missing_file_and_foreign_safetensors_are_explained(tmp_path: Path) -> N
 def test_checkpoint_of_another_model_says_what_differs(tmp_path: Path) -> None:
     maku.save({"model": models.mobilenet_v1_cifar(10, 0.5).state_dict()}, tmp_path / "c.safetensors")
     state = maku.load_checkpoint(tmp_path / "c.safetensors")
-    with pytest.raises(CheckpointError, match=r"features.0.0.weight: checkpoint \(3, 3, 3, 16\) vs model \(3, 3, 3, 8\)"):
+    with pytest.raises(
+        CheckpointError, match=r"features.0.0.weight: checkpoint \(3, 3, 3, 16\) vs model \(3, 3, 3, 8\)"
+    ):
         models.mobilenet_v1_cifar(10, 0.25).load_state_dict(state["model"])
 
 

@@ -35,14 +35,39 @@ def tiny_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "mobilenet_v1", "--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "32",
-            "--width", "0.25", "--lr", "0.05", "--no-progress", "--threads", "1", *extra]
+    return [
+        "train",
+        "mobilenet_v1",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--width",
+        "0.25",
+        "--lr",
+        "0.05",
+        "--no-progress",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 def test_train_writes_metrics_plot_checkpoints_and_onnx(tiny_cifar: Path, tmp_path: Path, capsys) -> None:
     assert main(train_args(tiny_cifar, tmp_path / "run")) == 0
     run = tmp_path / "run"
-    for name in ("metrics.csv", "curves.png", "last.safetensors", "best.safetensors", "model.onnx", "args.json"):
+    for name in (
+        "metrics.csv",
+        "curves.png",
+        "last.safetensors",
+        "best.safetensors",
+        "model.onnx",
+        "args.json",
+    ):
         assert (run / name).exists(), name
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"] and 0 <= float(rows[-1]["test_acc"]) <= 1
@@ -53,7 +78,9 @@ def test_train_writes_metrics_plot_checkpoints_and_onnx(tiny_cifar: Path, tmp_pa
     assert "test accuracy" in out and "airplane" in out and (run / "confusion.png").exists()
 
 
-def test_resume_after_interruption_gives_the_same_model(tiny_cifar: Path, tmp_path: Path, monkeypatch) -> None:
+def test_resume_after_interruption_gives_the_same_model(
+    tiny_cifar: Path, tmp_path: Path, monkeypatch
+) -> None:
     assert main(train_args(tiny_cifar, tmp_path / "straight", "--no-export")) == 0
 
     import maku.cli.train as train_cli

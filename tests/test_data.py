@@ -79,8 +79,14 @@ def test_real_cifar10_test_set(test_data: Path, tmp_path: Path) -> None:
 def test_transforms_pipeline_is_channels_last() -> None:
     manual_seed(0)
     image = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)
-    pipeline = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(1.0),
-                                   transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.25,) * 3)])
+    pipeline = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(1.0),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5,) * 3, (0.25,) * 3),
+        ]
+    )
     out = pipeline(image)
     assert out.shape == (32, 32, 3) and out.dtype == np.float32
     plain = transforms.Normalize((0.5,) * 3, (0.25,) * 3)(transforms.ToTensor()(image))
@@ -97,12 +103,19 @@ def test_random_crop_moves_content_within_the_padding() -> None:
         assert crop.shape == (8, 8, 1) and (len(ys) == 0 or (ys[0] <= 2 and xs[0] <= 2))
 
 
-@pytest.mark.parametrize("make,error,message", [
-    (lambda: transforms.RandomCrop(0), ValueError, "size > 0"),
-    (lambda: transforms.RandomCrop(40)(np.zeros((32, 32, 3))), ShapeError, "does not fit"),
-    (lambda: transforms.Normalize((0.5,), (0.0,)), ValueError, "std must be positive"),
-    (lambda: transforms.Normalize((0.5,) * 3, (1.0,) * 3)(np.zeros((3, 32, 32))), ShapeError, "channels-last"),
-])
+@pytest.mark.parametrize(
+    "make,error,message",
+    [
+        (lambda: transforms.RandomCrop(0), ValueError, "size > 0"),
+        (lambda: transforms.RandomCrop(40)(np.zeros((32, 32, 3))), ShapeError, "does not fit"),
+        (lambda: transforms.Normalize((0.5,), (0.0,)), ValueError, "std must be positive"),
+        (
+            lambda: transforms.Normalize((0.5,) * 3, (1.0,) * 3)(np.zeros((3, 32, 32))),
+            ShapeError,
+            "channels-last",
+        ),
+    ],
+)
 def test_transform_errors(make, error, message) -> None:
     with pytest.raises(error, match=message):
         make()
@@ -125,7 +138,9 @@ def test_loader_batches_shuffles_reproducibly_and_drops_last() -> None:
 def test_worker_processes_give_the_same_batches_in_order() -> None:
     data = TensorDataset(np.arange(50, dtype=np.float32).reshape(25, 2), np.arange(25))
     plain = [y.numpy().tolist() for _, y in DataLoader(data, batch_size=4)]
-    workers = [y.numpy().tolist() for _, y in DataLoader(data, batch_size=4, num_workers=2, prefetch_factor=1)]
+    workers = [
+        y.numpy().tolist() for _, y in DataLoader(data, batch_size=4, num_workers=2, prefetch_factor=1)
+    ]
     assert plain == workers
 
 

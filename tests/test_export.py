@@ -98,7 +98,9 @@ def test_export_of_mixed_ops_matches_onnxruntime(tmp_path: Path) -> None:
     randomize_batchnorm(model)
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
     maku.export(model, x[:1], tmp_path / "mixed.onnx")
-    got = ort.InferenceSession(str(tmp_path / "mixed.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    got = ort.InferenceSession(str(tmp_path / "mixed.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x}
+    )
     np.testing.assert_allclose(got[0], forward(model, x), atol=1e-5)
 
 
@@ -109,7 +111,9 @@ def test_classifier_export_takes_raw_uint8_pixels_and_carries_metadata(tmp_path:
     mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
     export_classifier(model, tmp_path / "c.onnx", (32, 32, 3), mean, std, {"classes": "a,b"})
     pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    got = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": pixels})
+    got = ort.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": pixels}
+    )
     expected = forward(model, ((pixels / 255 - np.array(mean)) / np.array(std)).astype(np.float32))
     np.testing.assert_allclose(got[0], expected, atol=1e-4)
     proto = onnx.load(str(tmp_path / "c.onnx"))
@@ -130,7 +134,9 @@ def test_training_mode_ops_cannot_be_exported(tmp_path: Path) -> None:
         maku.export(AlwaysTrainingBN(), np.zeros((1, 2, 2, 3), np.float32), tmp_path / "x.onnx")
 
 
-@pytest.mark.parametrize("axis,keepdims", [((1, 2), False), (1, False), (-1, False), (2, True), (None, False)])
+@pytest.mark.parametrize(
+    "axis,keepdims", [((1, 2), False), (1, False), (-1, False), (2, True), (None, False)]
+)
 def test_reductions_of_nchw_activations_keep_maku_axis_order(tmp_path: Path, axis, keepdims) -> None:
     class Reduce(nn.Module):
         def __init__(self) -> None:
@@ -144,5 +150,7 @@ def test_reductions_of_nchw_activations_keep_maku_axis_order(tmp_path: Path, axi
     model = Reduce()
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 3)).astype(np.float32)
     maku.export(model, x[:1], tmp_path / "r.onnx")
-    got = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    got = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x}
+    )
     np.testing.assert_allclose(got[0], forward(model, x), atol=1e-5)

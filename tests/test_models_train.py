@@ -40,7 +40,9 @@ def test_mobilenet_v1_sgd_steps_match_reference(dtype, rtol, checked_steps) -> N
     rng = np.random.default_rng(cfg["seed"])
     images = Tensor(rng.standard_normal((cfg["batch"], 32, 32, 3)), dtype=dtype)
     labels = rng.integers(0, 10, cfg["batch"])
-    opt = optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    opt = optim.SGD(
+        model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
+    )
     losses = []
     for _ in range(cfg["steps"]):
         loss = nn.functional.cross_entropy(model(images), labels)
@@ -89,12 +91,19 @@ def test_width_multiplier_scales_channels() -> None:
 
 def test_model_rejects_nchw_input_with_a_hint() -> None:
     model = models.mobilenet_v1_cifar(10, 0.25)
-    with pytest.raises(ShapeError, match=r"channels-last \(NHWC\).*did you pass NCHW\? use x.permute\(0, 2, 3, 1\)"):
+    with pytest.raises(
+        ShapeError, match=r"channels-last \(NHWC\).*did you pass NCHW\? use x.permute\(0, 2, 3, 1\)"
+    ):
         model(Tensor(np.zeros((2, 3, 32, 32), np.float32)))
 
 
-@pytest.mark.parametrize("kwargs,message", [(dict(width=0), "width must be positive"),
-                                            (dict(num_classes=0), "num_classes must be a positive integer")])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(width=0), "width must be positive"),
+        (dict(num_classes=0), "num_classes must be a positive integer"),
+    ],
+)
 def test_model_argument_errors(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         models.MobileNetV1(**kwargs)
@@ -103,5 +112,7 @@ def test_model_argument_errors(kwargs, message) -> None:
 def test_unknown_pretrained_model_lists_the_bundled_ones() -> None:
     from maku.errors import InputError
 
-    with pytest.raises(InputError, match=r"no pretrained model 'resnet'; bundled: \['mobilenet_v1_cifar10'\]"):
+    with pytest.raises(
+        InputError, match=r"no pretrained model 'resnet'; bundled: \['mobilenet_v1_cifar10'\]"
+    ):
         models.pretrained("resnet")

@@ -46,7 +46,9 @@ def test_conv2d_gradcheck(name: str, case: dict) -> None:
 def test_batch_norm_training_gradcheck() -> None:
     x, gamma, beta = t(3, 2, 2, 4, seed=1), t(4, seed=2, positive=True), t(4, seed=3)
     running_mean, running_var = np.zeros(4), np.ones(4)
-    gradcheck(lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=True), [x, gamma, beta])
+    gradcheck(
+        lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=True), [x, gamma, beta]
+    )
 
 
 def test_batch_norm_eval_gradcheck() -> None:
@@ -129,7 +131,12 @@ LOSSES = [
     ("nll", lambda x: F.nll_loss(F.log_softmax(x), np.array([1, 0, 2, 2]), ignore_index=0)),
     ("mse", lambda x: F.mse_loss(x, Tensor(np.ones((4, 3)), dtype=np.float64))),
     ("l1", lambda x: F.l1_loss(x, Tensor(np.full((4, 3), 0.05), dtype=np.float64))),
-    ("bce_with_logits", lambda x: F.binary_cross_entropy_with_logits(x, Tensor((np.arange(12).reshape(4, 3) % 2) * 1.0, dtype=np.float64))),
+    (
+        "bce_with_logits",
+        lambda x: F.binary_cross_entropy_with_logits(
+            x, Tensor((np.arange(12).reshape(4, 3) % 2) * 1.0, dtype=np.float64)
+        ),
+    ),
 ]
 
 

@@ -28,7 +28,13 @@ class Tiny(nn.Module):
 def test_parameters_buffers_and_modules_are_registered_by_name() -> None:
     model = Tiny()
     assert [n for n, _ in model.named_parameters()] == [
-        "body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "head.weight", "head.bias"]
+        "body.0.weight",
+        "body.0.bias",
+        "body.1.weight",
+        "body.1.bias",
+        "head.weight",
+        "head.bias",
+    ]
     assert [n for n, _ in model.named_buffers()] == ["body.1.running_mean", "body.1.running_var"]
     assert [n for n, _ in model.named_modules()][:3] == ["", "body", "body.0"]
     assert model.body[0].weight.shape == (3, 3, 3, 4)  # HWIO
@@ -73,7 +79,8 @@ def test_repr_shows_non_default_arguments() -> None:
     assert "Conv2d(3, 4, kernel_size=(3, 3), padding=1)" in text
     assert "BatchNorm2d(4)" in text and "Linear(in_features=4, out_features=2)" in text
     assert repr(nn.Conv2d(4, 4, 3, stride=2, groups=4, bias=False)) == (
-        "Conv2d(4, 4, kernel_size=(3, 3), stride=(2, 2), groups=4, bias=False)")
+        "Conv2d(4, 4, kernel_size=(3, 3), stride=(2, 2), groups=4, bias=False)"
+    )
 
 
 CONSTRUCTOR_ERRORS = [
@@ -101,8 +108,10 @@ def test_constructors_validate_with_exact_messages(make, message) -> None:
 
 
 INPUT_ERRORS = [
-    (lambda: nn.Conv2d(3, 8, 3)(Tensor(np.zeros((2, 3, 32, 32)))),
-     "maku layers are channels-last (NHWC); got shape (2, 3, 32, 32) — did you pass NCHW? use x.permute(0, 2, 3, 1)"),
+    (
+        lambda: nn.Conv2d(3, 8, 3)(Tensor(np.zeros((2, 3, 32, 32)))),
+        "maku layers are channels-last (NHWC); got shape (2, 3, 32, 32) — did you pass NCHW? use x.permute(0, 2, 3, 1)",
+    ),
     (lambda: nn.Conv2d(3, 8, 3)(Tensor(np.zeros((32, 32, 3)))), "expects a 4-D (N, H, W, C) input"),
     (lambda: nn.Conv2d(3, 8, 3)(Tensor(np.zeros((2, 8, 8, 5)))), "expects 3 input channels in the last axis"),
     (lambda: nn.BatchNorm2d(4)(Tensor(np.zeros((2, 4)))), "BatchNorm2d expects a 4-D (N, H, W, C) input"),
@@ -110,7 +119,10 @@ INPUT_ERRORS = [
     (lambda: nn.Linear(4, 2)(Tensor(np.zeros((2, 5)))), "linear expects 4 input features"),
     (lambda: nn.MaxPool2d(2)(Tensor(np.zeros((4, 4)))), "max_pool2d expects a 4-D (N, H, W, C) input"),
     (lambda: nn.CrossEntropyLoss()(Tensor(np.zeros((2, 3))), np.array([0, 1, 2])), "expects (N, C) scores"),
-    (lambda: F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), Tensor(np.zeros(2))), "target (2,) differ"),
+    (
+        lambda: F.binary_cross_entropy_with_logits(Tensor(np.zeros(3)), Tensor(np.zeros(2))),
+        "target (2,) differ",
+    ),
 ]
 
 
@@ -149,7 +161,9 @@ def test_cross_entropy_values_with_smoothing_and_ignore_index() -> None:
     target = np.array([0, 2, -100])
     log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     plain = -(log_p[0, 0] + log_p[1, 2]) / 2
-    smooth = ((0.9 * -log_p[0, 0] + 0.1 * -log_p[0].mean()) + (0.9 * -log_p[1, 2] + 0.1 * -log_p[1].mean())) / 2
+    smooth = (
+        (0.9 * -log_p[0, 0] + 0.1 * -log_p[0].mean()) + (0.9 * -log_p[1, 2] + 0.1 * -log_p[1].mean())
+    ) / 2
     x = Tensor(logits, dtype=np.float64)
     assert math.isclose(F.cross_entropy(x, target).item(), plain, rel_tol=1e-12)
     assert math.isclose(F.cross_entropy(x, target, label_smoothing=0.1).item(), smooth, rel_tol=1e-12)

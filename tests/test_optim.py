@@ -19,7 +19,9 @@ REFERENCE = json.loads((Path(__file__).parent / "data" / "optim_reference.json")
 
 def initial_params() -> list[Parameter]:
     shapes = [(3,), (2, 2)]
-    return [Parameter(np.array(p, np.float64).reshape(s)) for p, s in zip(REFERENCE["initial_params"], shapes)]
+    return [
+        Parameter(np.array(p, np.float64).reshape(s)) for p, s in zip(REFERENCE["initial_params"], shapes)
+    ]
 
 
 def gradient(p: np.ndarray) -> np.ndarray:
@@ -36,7 +38,9 @@ def run_steps(opt: optim.Optimizer, params: list[Parameter], steps: int) -> list
     return trajectory
 
 
-@pytest.mark.parametrize("case", REFERENCE["optimizers"], ids=lambda c: f"{c['name']}-{json.dumps(c['kwargs'])}")
+@pytest.mark.parametrize(
+    "case", REFERENCE["optimizers"], ids=lambda c: f"{c['name']}-{json.dumps(c['kwargs'])}"
+)
 def test_optimizer_matches_reference(case: dict) -> None:
     params = initial_params()
     opt = getattr(optim, case["name"])(params, **case["kwargs"])
@@ -45,7 +49,9 @@ def test_optimizer_matches_reference(case: dict) -> None:
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", REFERENCE["optimizers"], ids=lambda c: f"{c['name']}-{json.dumps(c['kwargs'])}")
+@pytest.mark.parametrize(
+    "case", REFERENCE["optimizers"], ids=lambda c: f"{c['name']}-{json.dumps(c['kwargs'])}"
+)
 def test_optimizer_state_dict_resumes_exactly(case: dict) -> None:
     params = initial_params()
     opt = getattr(optim, case["name"])(params, **case["kwargs"])
@@ -141,7 +147,10 @@ SCHEDULER_ERRORS = [
     (lambda o: lr_scheduler.LinearLR(o, start_factor=0.0), "LinearLR factors"),
     (lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps=0), "total_steps must be positive"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="up"), "mode must be 'min' or 'max'"),
-    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], milestones=[1]), "needs 0 milestones"),
+    (
+        lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], milestones=[1]),
+        "needs 0 milestones",
+    ),
 ]
 
 

@@ -38,9 +38,12 @@ def test_bundled_model_is_small_takes_raw_pixels_and_names_its_classes() -> None
 def test_test_accuracy_measured_with_onnxruntime_matches_the_claim(test_data: Path, tmp_path: Path) -> None:
     test = CIFAR10(test_data / "datasets" / "cifar10", train=False, cache_dir=tmp_path)
     session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
-    predictions = np.concatenate([
-        session.run(None, {"input": test.images[i : i + 1000]})[0].argmax(axis=1) for i in range(0, len(test), 1000)
-    ])
+    predictions = np.concatenate(
+        [
+            session.run(None, {"input": test.images[i : i + 1000]})[0].argmax(axis=1)
+            for i in range(0, len(test), 1000)
+        ]
+    )
     accuracy = float((predictions == test.labels).mean())
     assert abs(accuracy - float(metadata()["test_accuracy"])) < 2e-3
     maku_predictions = maku.load(MODEL).run({"input": test.images[:200]})["output"].argmax(axis=1)

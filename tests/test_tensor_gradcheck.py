@@ -51,7 +51,12 @@ UNARY = [
     ("var_axis_biased", lambda a: a.var(axis=0, correction=0), (4, 3), False),
     ("reshape", lambda a: a.reshape(4, 6) * np.arange(24.0).reshape(4, 6), (2, 3, 4), False),
     ("flatten", lambda a: a.flatten(1), (2, 3, 4), False),
-    ("permute_nchw_to_nhwc", lambda a: a.permute(0, 2, 3, 1) * np.arange(24.0).reshape(1, 3, 4, 2), (1, 2, 3, 4), False),
+    (
+        "permute_nchw_to_nhwc",
+        lambda a: a.permute(0, 2, 3, 1) * np.arange(24.0).reshape(1, 3, 4, 2),
+        (1, 2, 3, 4),
+        False,
+    ),
     ("transpose", lambda a: a.transpose(0, 1), (2, 3), False),
     ("index_slice", lambda a: a[1:, ::2], (3, 4), False),
     ("index_repeated", lambda a: a[np.array([0, 0, 2])], (3, 4), False),

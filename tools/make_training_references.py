@@ -37,10 +37,25 @@ SCHEDULER_CASES = [
     ("LinearLR", {"start_factor": 0.25, "total_iters": 4}),
     ("OneCycleLR", {"max_lr": 0.5, "total_steps": 13}),
     ("ReduceLROnPlateau", {"patience": 1, "factor": 0.5}),
-    ("ChainedScheduler", {"schedulers": [["LinearLR", {"start_factor": 0.5, "total_iters": 3}],
-                                         ["ExponentialLR", {"gamma": 0.9}]]}),
-    ("SequentialLR", {"schedulers": [["LinearLR", {"start_factor": 0.1, "total_iters": 2}],
-                                     ["CosineAnnealingLR", {"T_max": 8}]], "milestones": [3]}),
+    (
+        "ChainedScheduler",
+        {
+            "schedulers": [
+                ["LinearLR", {"start_factor": 0.5, "total_iters": 3}],
+                ["ExponentialLR", {"gamma": 0.9}],
+            ]
+        },
+    ),
+    (
+        "SequentialLR",
+        {
+            "schedulers": [
+                ["LinearLR", {"start_factor": 0.1, "total_iters": 2}],
+                ["CosineAnnealingLR", {"T_max": 8}],
+            ],
+            "milestones": [3],
+        },
+    ),
 ]
 PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.95, 0.94, 0.8, 0.85, 0.86, 0.87, 0.7, 0.71, 0.72]
 
@@ -100,8 +115,16 @@ def torch_copy_of_sequential_maku_model(model) -> torch.nn.Sequential:
     layers = []
     for m in model.modules():
         if isinstance(m, mnn.Conv2d):
-            conv = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                                   m.dilation, m.groups, bias=m.bias is not None)
+            conv = torch.nn.Conv2d(
+                m.in_channels,
+                m.out_channels,
+                m.kernel_size,
+                m.stride,
+                m.padding,
+                m.dilation,
+                m.groups,
+                bias=m.bias is not None,
+            )
             conv.weight.data = torch.from_numpy(m.weight.data.transpose(3, 2, 0, 1).copy())
             layers.append(conv)
         elif isinstance(m, mnn.BatchNorm2d):
@@ -130,7 +153,9 @@ def mobilenet_v1_steps() -> dict:
     rng = np.random.default_rng(cfg["seed"])
     images = rng.standard_normal((cfg["batch"], 32, 32, 3))
     labels = rng.integers(0, 10, cfg["batch"])
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
+    )
     x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
     losses = []
     for _ in range(cfg["steps"]):
@@ -150,7 +175,9 @@ def main() -> None:
         "torch_version": torch.__version__,
         "steps": STEPS,
         "initial_params": [p.ravel().tolist() for p in initial_params()],
-        "optimizers": [{"name": n, "kwargs": k, "trajectory": optimizer_trajectory(n, k)} for n, k in OPTIMIZER_CASES],
+        "optimizers": [
+            {"name": n, "kwargs": k, "trajectory": optimizer_trajectory(n, k)} for n, k in OPTIMIZER_CASES
+        ],
         "plateau_metrics": PLATEAU_METRICS,
         "schedulers": [{"name": n, "kwargs": k, **scheduler_trajectory(n, k)} for n, k in SCHEDULER_CASES],
     }

@@ -19,7 +19,9 @@ from maku.models import get_model
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a trained checkpoint on the CIFAR-10 test set", description=__doc__)
+    p = subparsers.add_parser(
+        "eval", help="evaluate a trained checkpoint on the CIFAR-10 test set", description=__doc__
+    )
     p.add_argument("checkpoint", help="a run folder (uses best.safetensors) or a .safetensors checkpoint")
     p.add_argument("--data", required=True, help="folder with the CIFAR-10 JPEG zips or cifar-10-batches-py")
     p.add_argument("--batch-size", type=int, default=500)
@@ -39,13 +41,25 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], accuracy: float, p
 
     fig, ax = plt.subplots(figsize=(7, 6))
     image = ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true",
-           title=f"test accuracy {100 * accuracy:.2f}%")
+    ax.set(
+        xticks=range(len(classes)),
+        yticks=range(len(classes)),
+        xlabel="predicted",
+        ylabel="true",
+        title=f"test accuracy {100 * accuracy:.2f}%",
+    )
     ax.set_xticklabels(classes, rotation=45, ha="right")
     ax.set_yticklabels(classes)
     for (i, j), count in np.ndenumerate(confusion):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                color="white" if count > confusion.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if count > confusion.max() / 2 else "black",
+        )
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -62,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
     classes = list(state.get("classes", []))
     model = get_model(state["args"]["model"], num_classes=len(classes), width=state["args"]["width"])
     model.load_state_dict(state["model"])
-    test = CIFAR10(args.data, train=False,
-                   transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)]))
+    test = CIFAR10(
+        args.data,
+        train=False,
+        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)]),
+    )
     result = evaluate(model, DataLoader(test, args.batch_size), len(classes))
-    print(f"{checkpoint}: epoch {state.get('epoch')}, test accuracy {100 * result.accuracy:.2f}% "
-          f"({int(np.trace(result.confusion))}/{result.count}), loss {result.loss:.4f}")
+    print(
+        f"{checkpoint}: epoch {state.get('epoch')}, test accuracy {100 * result.accuracy:.2f}% "
+        f"({int(np.trace(result.confusion))}/{result.count}), loss {result.loss:.4f}"
+    )
     print(format_confusion(result.confusion, classes))
     plot_path = Path(args.plot) if args.plot else checkpoint.with_name("confusion.png")
     plot_confusion(result.confusion, classes, result.accuracy, plot_path)

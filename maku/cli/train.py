@@ -30,8 +30,27 @@ from maku.rng import get_rng_state, manual_seed, set_rng_state
 CIFAR_MEAN = (0.4913, 0.4821, 0.4465)
 CIFAR_STD = (0.2452, 0.2428, 0.2606)
 # options that may change between a run and its resumption; every other option is the recipe
-RUNTIME_OPTIONS = {"command", "debug", "data", "out", "resume", "threads", "workers", "no_progress", "no_export"}
-METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_seconds", "images_per_second"]
+RUNTIME_OPTIONS = {
+    "command",
+    "debug",
+    "data",
+    "out",
+    "resume",
+    "threads",
+    "workers",
+    "no_progress",
+    "no_export",
+}
+METRIC_FIELDS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_seconds",
+    "images_per_second",
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on conv/linear weights (not BN, not biases)")
+    p.add_argument(
+        "--weight-decay", type=float, default=5e-4, help="L2 on conv/linear weights (not BN, not biases)"
+    )
     p.add_argument("--nesterov", action="store_true")
     p.add_argument("--schedule", choices=["cosine", "step", "onecycle"], default="cosine")
     p.add_argument("--warmup-epochs", type=int, default=1, help="linear warm-up before cosine/step")
@@ -51,18 +72,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=1.0, help="width multiplier")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="BLAS threads (default: the library's; 1 is far faster on a busy machine)")
-    p.add_argument("--limit-train", type=int, default=0, help="use a fixed random N training images (smoke runs)")
+    p.add_argument(
+        "--threads", type=int, help="BLAS threads (default: the library's; 1 is far faster on a busy machine)"
+    )
+    p.add_argument(
+        "--limit-train", type=int, default=0, help="use a fixed random N training images (smoke runs)"
+    )
     p.add_argument("--limit-test", type=int, default=0, help="use a fixed random N test images")
     p.add_argument("--no-export", action="store_true", help="skip writing model.onnx at the end")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (for logs)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from RUN_DIR/last.safetensors with the saved recipe (other options are ignored)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN_DIR/last.safetensors with the saved recipe (other options are ignored)",
+    )
 
 
 def _datasets(args: argparse.Namespace) -> tuple[Any, Any]:
     normalize = [transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)]
-    augment = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), *normalize])
+    augment = transforms.Compose(
+        [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), *normalize]
+    )
     train = CIFAR10(args.data, train=True, transform=augment)
     test = CIFAR10(args.data, train=False, transform=transforms.Compose(normalize))
     for dataset, limit in ((train, args.limit_train), (test, args.limit_test)):
@@ -102,7 +132,11 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        self.metrics, self.last, self.best = path / "metrics.csv", path / "last.safetensors", path / "best.safetensors"
+        self.metrics, self.last, self.best = (
+            path / "metrics.csv",
+            path / "last.safetensors",
+            path / "best.safetensors",
+        )
 
     def append_metrics(self, row: dict[str, float]) -> None:
         new = not self.metrics.exists()
@@ -142,7 +176,12 @@ class RunFolder:
 
 
 def _train_epoch(
-    model: Module, loader: DataLoader, loss_fn: CrossEntropyLoss, optimizer: SGD, batch_scheduler: Any, progress: bool,
+    model: Module,
+    loader: DataLoader,
+    loss_fn: CrossEntropyLoss,
+    optimizer: SGD,
+    batch_scheduler: Any,
+    progress: bool,
     desc: str,
 ) -> tuple[float, float, float]:
     """One pass over the training data; returns (mean loss, accuracy, images per second)."""
@@ -201,11 +240,15 @@ def _train(args: argparse.Namespace) -> int:
                 setattr(args, key, value)
     else:
         if run_dir.last.exists():
-            raise InputError(f"{run_dir.path} already holds a run; pass --resume to continue it or choose another --out")
+            raise InputError(
+                f"{run_dir.path} already holds a run; pass --resume to continue it or choose another --out"
+            )
         state = None
     manual_seed(args.seed)
     train_set, test_set = _datasets(args)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers)
+    train_loader = DataLoader(
+        train_set, args.batch_size, shuffle=True, drop_last=True, num_workers=args.workers
+    )
     test_loader = DataLoader(test_set, 500)
     model = get_model(args.model, num_classes=len(CLASSES), width=args.width)
     optimizer = _optimizer(model, args)
@@ -225,28 +268,50 @@ def _train(args: argparse.Namespace) -> int:
         lr = optimizer.param_groups[0]["lr"]
         epoch_start = time.perf_counter()
         train_loss, train_acc, rate = _train_epoch(
-            model, train_loader, loss_fn, optimizer, scheduler if per_batch else None, not args.no_progress,
+            model,
+            train_loader,
+            loss_fn,
+            optimizer,
+            scheduler if per_batch else None,
+            not args.no_progress,
             f"epoch {epoch}/{args.epochs}",
         )
         if not per_batch:
             scheduler.step()
         result = evaluate(model, test_loader, len(CLASSES))
         seconds = time.perf_counter() - epoch_start
-        row = dict(epoch=epoch, lr=lr, train_loss=train_loss, train_acc=train_acc, test_loss=result.loss,
-                   test_acc=result.accuracy, epoch_seconds=seconds, images_per_second=rate)
+        row = dict(
+            epoch=epoch,
+            lr=lr,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            test_loss=result.loss,
+            test_acc=result.accuracy,
+            epoch_seconds=seconds,
+            images_per_second=rate,
+        )
         run_dir.append_metrics(row)
         run_dir.plot()
         checkpoint = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": get_rng_state(), "epoch": epoch, "best_acc": max(best_acc, result.accuracy), "args": vars(args),
-            "classes": list(CLASSES), "test_acc": result.accuracy,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": get_rng_state(),
+            "epoch": epoch,
+            "best_acc": max(best_acc, result.accuracy),
+            "args": vars(args),
+            "classes": list(CLASSES),
+            "test_acc": result.accuracy,
         }
         if result.accuracy > best_acc:
             best_acc = result.accuracy
             save(checkpoint, run_dir.best)
         save(checkpoint, run_dir.last)
-        print(f"epoch {epoch}/{args.epochs}  lr {lr:.4g}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-              f"test loss {result.loss:.4f} acc {result.accuracy:.4f}  {seconds:.0f}s  {rate:.1f} img/s", flush=True)
+        print(
+            f"epoch {epoch}/{args.epochs}  lr {lr:.4g}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+            f"test loss {result.loss:.4f} acc {result.accuracy:.4f}  {seconds:.0f}s  {rate:.1f} img/s",
+            flush=True,
+        )
     if not args.no_export:
         _export_best(run_dir, args)
     print(f"done: best test accuracy {best_acc:.4f}; run folder {run_dir.path}")
@@ -260,8 +325,10 @@ def _export_best(run_dir: RunFolder, args: argparse.Namespace) -> None:
     state = load_checkpoint(run_dir.best)
     model = get_model(args.model, num_classes=len(CLASSES), width=args.width)
     model.load_state_dict(state["model"])
-    metadata = {"classes": json.dumps(list(CLASSES)), "recipe": json.dumps(state["args"]),
-                "test_accuracy": f"{state['test_acc']:.4f}"}
+    metadata = {
+        "classes": json.dumps(list(CLASSES)),
+        "recipe": json.dumps(state["args"]),
+        "test_accuracy": f"{state['test_acc']:.4f}",
+    }
     export_classifier(model, run_dir.path / "model.onnx", (32, 32, 3), CIFAR_MEAN, CIFAR_STD, metadata)
     print(f"exported {run_dir.path / 'model.onnx'}")
-

@@ -33,7 +33,9 @@ def decode_jpeg_zip(path: Path) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     try:
         with zipfile.ZipFile(path) as archive:
-            for name in sorted(n for n in archive.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png"))):
+            for name in sorted(
+                n for n in archive.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png"))
+            ):
                 class_name = name.split("/")[-2]
                 if class_name not in CLASSES:
                     raise InputError(f"{path}: member {name!r} is not in a CIFAR-10 class folder")
@@ -63,7 +65,10 @@ class CIFAR10(Dataset):
     """
 
     def __init__(
-        self, root: str | Path, train: bool = True, transform: Callable[[np.ndarray], Any] | None = None,
+        self,
+        root: str | Path,
+        train: bool = True,
+        transform: Callable[[np.ndarray], Any] | None = None,
         cache_dir: str | Path | None = None,
     ) -> None:
         self.root, self.train, self.transform = Path(root), train, transform
@@ -75,7 +80,9 @@ class CIFAR10(Dataset):
             if (folder / PICKLE_BATCHES[self.train][0]).exists():
                 return read_pickle_batches(folder, self.train)
         if not zip_path.exists():
-            raise InputError(f"no CIFAR-10 data in {self.root}: expected {JPEG_ZIPS[self.train]} or cifar-10-batches-py/")
+            raise InputError(
+                f"no CIFAR-10 data in {self.root}: expected {JPEG_ZIPS[self.train]} or cifar-10-batches-py/"
+            )
         stat = zip_path.stat()
         stem = cache_dir / f"cifar10-{zip_path.stem}-{stat.st_size}"
         images_file, labels_file = Path(f"{stem}.images.npy"), Path(f"{stem}.labels.npy")

@@ -65,7 +65,9 @@ class DataLoader:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"DataLoader batch_size must be a positive integer, got {batch_size!r}")
         if num_workers < 0 or prefetch_factor < 1:
-            raise ValueError(f"DataLoader needs num_workers >= 0 and prefetch_factor >= 1, got {num_workers}, {prefetch_factor}")
+            raise ValueError(
+                f"DataLoader needs num_workers >= 0 and prefetch_factor >= 1, got {num_workers}, {prefetch_factor}"
+            )
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.collate_fn = collate_fn or default_collate
         self.num_workers, self.prefetch_factor = num_workers, prefetch_factor

@@ -87,7 +87,9 @@ class Normalize:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if image.shape[-1] != len(self.mean):
-            raise ShapeError(f"Normalize has {len(self.mean)} channels but the image (channels-last) has shape {image.shape}")
+            raise ShapeError(
+                f"Normalize has {len(self.mean)} channels but the image (channels-last) has shape {image.shape}"
+            )
         return (image - self.mean) / self.std
 
     def __repr__(self) -> str:

@@ -75,7 +75,13 @@ def _pointwise_grad(
 
 
 def _depthwise_grad(
-    x: np.ndarray, w: np.ndarray, g: np.ndarray, strides: Pair, pads: Pads, dilations: Pair, need_input_grad: bool
+    x: np.ndarray,
+    w: np.ndarray,
+    g: np.ndarray,
+    strides: Pair,
+    pads: Pads,
+    dilations: Pair,
+    need_input_grad: bool,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     kh, kw = w.shape[:2]
     xp = pad_nhwc(x, pads)

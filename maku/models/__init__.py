@@ -26,6 +26,16 @@ def get_model(name: str, num_classes: int, width: float = 1.0) -> Module:
 
 
 __all__ = [
-    "MODELS", "get_model", "MobileNetV1", "MobileNetV2", "MobileNetV3", "mobilenet_v1", "mobilenet_v1_cifar",
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "PRETRAINED", "pretrained",
+    "MODELS",
+    "get_model",
+    "MobileNetV1",
+    "MobileNetV2",
+    "MobileNetV3",
+    "mobilenet_v1",
+    "mobilenet_v1_cifar",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "PRETRAINED",
+    "pretrained",
 ]

@@ -18,9 +18,18 @@ class ConvBNAct(nn.Sequential):
     """Conv2d (no bias, "same"-style symmetric padding) + BatchNorm2d + an optional activation."""
 
     def __init__(
-        self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1, activation: type | None = nn.ReLU
+        self,
+        cin: int,
+        cout: int,
+        kernel: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        activation: type | None = nn.ReLU,
     ) -> None:
-        layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+        layers = [
+            nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
         super().__init__(*layers, *([activation()] if activation is not None else []))
 
 

@@ -26,7 +26,9 @@ class DepthwiseSeparable(nn.Sequential):
 class MobileNetV1(nn.Module):
     """MobileNetV1 on NHWC images; `width` scales every layer's channels."""
 
-    def __init__(self, num_classes: int = 1000, width: float = 1.0, cifar_stem: bool = False, dropout: float = 0.0):
+    def __init__(
+        self, num_classes: int = 1000, width: float = 1.0, cifar_stem: bool = False, dropout: float = 0.0
+    ):
         super().__init__()
         if width <= 0:
             raise ValueError(f"MobileNetV1 width must be positive, got {width}")

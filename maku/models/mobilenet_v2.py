@@ -7,7 +7,15 @@ from maku.models.layers import ConvBNAct, Residual, init_weights, make_divisible
 from maku.tensor import Tensor
 
 # (expansion t, output channels c, repeats n, first stride s), as in the paper's Table 2
-SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+SETTINGS = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 
 
 class InvertedResidual(Residual):
@@ -17,8 +25,10 @@ class InvertedResidual(Residual):
     def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
         hidden = cin * expansion
         layers: list[nn.Module] = [] if expansion == 1 else [ConvBNAct(cin, hidden, 1, activation=nn.ReLU6)]
-        layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
-                   ConvBNAct(hidden, cout, 1, activation=None)]
+        layers += [
+            ConvBNAct(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
+            ConvBNAct(hidden, cout, 1, activation=None),
+        ]
         super().__init__(nn.Sequential(*layers), use_residual=stride == 1 and cin == cout)
 
 

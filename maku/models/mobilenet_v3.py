@@ -10,17 +10,34 @@ from maku.tensor import Tensor
 RE, HS = nn.ReLU, nn.Hardswish
 # (kernel, expanded channels, output channels, squeeze-excite, activation, stride)
 LARGE = [
-    (3, 16, 16, False, RE, 1), (3, 64, 24, False, RE, 2), (3, 72, 24, False, RE, 1),
-    (5, 72, 40, True, RE, 2), (5, 120, 40, True, RE, 1), (5, 120, 40, True, RE, 1),
-    (3, 240, 80, False, HS, 2), (3, 200, 80, False, HS, 1), (3, 184, 80, False, HS, 1),
-    (3, 184, 80, False, HS, 1), (3, 480, 112, True, HS, 1), (3, 672, 112, True, HS, 1),
-    (5, 672, 160, True, HS, 2), (5, 960, 160, True, HS, 1), (5, 960, 160, True, HS, 1),
+    (3, 16, 16, False, RE, 1),
+    (3, 64, 24, False, RE, 2),
+    (3, 72, 24, False, RE, 1),
+    (5, 72, 40, True, RE, 2),
+    (5, 120, 40, True, RE, 1),
+    (5, 120, 40, True, RE, 1),
+    (3, 240, 80, False, HS, 2),
+    (3, 200, 80, False, HS, 1),
+    (3, 184, 80, False, HS, 1),
+    (3, 184, 80, False, HS, 1),
+    (3, 480, 112, True, HS, 1),
+    (3, 672, 112, True, HS, 1),
+    (5, 672, 160, True, HS, 2),
+    (5, 960, 160, True, HS, 1),
+    (5, 960, 160, True, HS, 1),
 ]
 SMALL = [
-    (3, 16, 16, True, RE, 2), (3, 72, 24, False, RE, 2), (3, 88, 24, False, RE, 1),
-    (5, 96, 40, True, HS, 2), (5, 240, 40, True, HS, 1), (5, 240, 40, True, HS, 1),
-    (5, 120, 48, True, HS, 1), (5, 144, 48, True, HS, 1), (5, 288, 96, True, HS, 2),
-    (5, 576, 96, True, HS, 1), (5, 576, 96, True, HS, 1),
+    (3, 16, 16, True, RE, 2),
+    (3, 72, 24, False, RE, 2),
+    (3, 88, 24, False, RE, 1),
+    (5, 96, 40, True, HS, 2),
+    (5, 240, 40, True, HS, 1),
+    (5, 240, 40, True, HS, 1),
+    (5, 120, 48, True, HS, 1),
+    (5, 144, 48, True, HS, 1),
+    (5, 288, 96, True, HS, 2),
+    (5, 576, 96, True, HS, 1),
+    (5, 576, 96, True, HS, 1),
 ]
 
 
@@ -43,8 +60,12 @@ class SqueezeExcite(nn.Module):
 class InvertedResidualSE(Residual):
     """Expand (unless expanded == input) -> depthwise -> optional SE -> project, plus residual."""
 
-    def __init__(self, cin: int, kernel: int, expanded: int, cout: int, se: bool, activation: type, stride: int):
-        layers: list[nn.Module] = [] if expanded == cin else [ConvBNAct(cin, expanded, 1, activation=activation)]
+    def __init__(
+        self, cin: int, kernel: int, expanded: int, cout: int, se: bool, activation: type, stride: int
+    ):
+        layers: list[nn.Module] = (
+            [] if expanded == cin else [ConvBNAct(cin, expanded, 1, activation=activation)]
+        )
         layers.append(ConvBNAct(expanded, expanded, kernel, stride, groups=expanded, activation=activation))
         if se:
             layers.append(SqueezeExcite(expanded))
@@ -55,8 +76,14 @@ class InvertedResidualSE(Residual):
 class MobileNetV3(nn.Module):
     """MobileNetV3 on NHWC images from a block table (LARGE or SMALL)."""
 
-    def __init__(self, blocks: list[tuple], last_channels: int, num_classes: int = 1000, width: float = 1.0,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        blocks: list[tuple],
+        last_channels: int,
+        num_classes: int = 1000,
+        width: float = 1.0,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"MobileNetV3 width must be positive, got {width}")
@@ -64,7 +91,11 @@ class MobileNetV3(nn.Module):
         layers: list[nn.Module] = [ConvBNAct(3, cin, 3, 2, activation=HS)]
         for kernel, expanded, cout, se, activation, stride in blocks:
             cout = make_divisible(cout * width)
-            layers.append(InvertedResidualSE(cin, kernel, make_divisible(expanded * width), cout, se, activation, stride))
+            layers.append(
+                InvertedResidualSE(
+                    cin, kernel, make_divisible(expanded * width), cout, se, activation, stride
+                )
+            )
             cin = cout
         head = 6 * cin
         layers.append(ConvBNAct(cin, head, 1, activation=HS))
@@ -72,7 +103,10 @@ class MobileNetV3(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(head, last_channels), nn.Hardswish(), nn.Dropout(dropout), nn.Linear(last_channels, num_classes)
+            nn.Linear(head, last_channels),
+            nn.Hardswish(),
+            nn.Dropout(dropout),
+            nn.Linear(last_channels, num_classes),
         )
         init_weights(self)
 

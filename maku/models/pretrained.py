@@ -18,5 +18,7 @@ def pretrained(name: str) -> Path:
         raise InputError(f"no pretrained model {name!r}; bundled: {sorted(PRETRAINED)}")
     path = asset_path("models", PRETRAINED[name])
     if not path.exists():
-        raise InputError(f"{path} is missing from this install; train it with `maku train` (docs/training.md)")
+        raise InputError(
+            f"{path} is missing from this install; train it with `maku train` (docs/training.md)"
+        )
     return path

@@ -15,10 +15,14 @@ class _BatchNorm(Module):
 
     expected_ndim = 0
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
+    ) -> None:
         super().__init__()
         if not isinstance(num_features, int) or num_features <= 0:
-            raise ValueError(f"{type(self).__name__} num_features must be a positive integer, got {num_features!r}")
+            raise ValueError(
+                f"{type(self).__name__} num_features must be a positive integer, got {num_features!r}"
+            )
         if eps <= 0:
             raise ValueError(f"{type(self).__name__} eps must be positive, got {eps}")
         if not 0.0 <= momentum <= 1.0:
@@ -32,9 +36,18 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != self.expected_ndim:
             layout = "(N, H, W, C)" if self.expected_ndim == 4 else "(N, C)"
-            raise ShapeError(f"{type(self).__name__} expects a {self.expected_ndim}-D {layout} input, got shape {x.shape}")
+            raise ShapeError(
+                f"{type(self).__name__} expects a {self.expected_ndim}-D {layout} input, got shape {x.shape}"
+            )
         return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
         )
 
     def extra_repr(self) -> str:

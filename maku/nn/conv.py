@@ -44,11 +44,17 @@ class Conv2d(Module):
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"Conv2d padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = F._pair(kernel_size), F._pair(stride), F._pair(dilation)
+        self.kernel_size, self.stride, self.dilation = (
+            F._pair(kernel_size),
+            F._pair(stride),
+            F._pair(dilation),
+        )
         if min(self.kernel_size + self.stride + self.dilation) <= 0:
             raise ValueError("Conv2d kernel_size, stride and dilation must be positive")
         self.padding = padding
-        self.weight = Parameter(np.zeros((*self.kernel_size, in_channels // groups, out_channels), np.float32))
+        self.weight = Parameter(
+            np.zeros((*self.kernel_size, in_channels // groups, out_channels), np.float32)
+        )
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if bias:
             fan_in = init.fan_in_and_out(self.weight.shape)[0]

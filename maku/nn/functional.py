@@ -112,8 +112,11 @@ def check_channels_last(x: Tensor, channels: int, layer: str) -> None:
 
 
 def conv_pads(
-    padding: int | tuple[int, int] | str, in_hw: tuple[int, int], kernel: tuple[int, int],
-    stride: tuple[int, int], dilation: tuple[int, int],
+    padding: int | tuple[int, int] | str,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
 ) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) for a Conv2d `padding` argument: int, (ph, pw), "valid" or "same"."""
     if padding == "valid":
@@ -152,7 +155,9 @@ def conv2d(
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch."""
     if x.shape[-1] != weight.shape[1]:
-        raise ShapeError(f"linear expects {weight.shape[1]} input features in the last axis, got shape {x.shape}")
+        raise ShapeError(
+            f"linear expects {weight.shape[1]} input features in the last axis, got shape {x.shape}"
+        )
     y = x.data @ weight.data.T
     if bias is not None:
         y += bias.data
@@ -186,7 +191,9 @@ def batch_norm(
     """
     channels = weight.shape[0]
     if x.shape[-1] != channels:
-        raise ShapeError(f"batch_norm expects {channels} channels in the last axis; {NHWC_HINT}; got shape {x.shape}")
+        raise ShapeError(
+            f"batch_norm expects {channels} channels in the last axis; {NHWC_HINT}; got shape {x.shape}"
+        )
     if training:
         y, mean, var, centered, inv_std = norm_grad.batch_norm_train(x.data, weight.data, bias.data, eps)
         if running_mean is not None:
@@ -212,8 +219,13 @@ def batch_norm(
         return g * scale, (g2 * x_hat).sum(axis=0), g2.sum(axis=0)
 
     return record(
-        out, (x, weight, bias), eval_backward, "BatchNormalization",
-        epsilon=eps, mean=running_mean.copy(), var=running_var.copy(),
+        out,
+        (x, weight, bias),
+        eval_backward,
+        "BatchNormalization",
+        epsilon=eps,
+        mean=running_mean.copy(),
+        var=running_var.copy(),
     )
 
 
@@ -228,8 +240,12 @@ def _pool_args(x: Tensor, kernel_size: IntPair, stride: IntPair | None, padding:
 
 
 def max_pool2d(
-    x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-    dilation: IntPair = 1, ceil_mode: bool = False,
+    x: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
 ) -> Tensor:
     """Max pooling on NHWC; `stride` defaults to the kernel size."""
     kernel, strides, pads = _pool_args(x, kernel_size, stride, padding, "max_pool2d")
@@ -244,18 +260,30 @@ def max_pool2d(
 
 
 def avg_pool2d(
-    x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-    ceil_mode: bool = False, count_include_pad: bool = True,
+    x: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
 ) -> Tensor:
     """Average pooling on NHWC; counts the zero padding by default, as PyTorch."""
     kernel, strides, pads = _pool_args(x, kernel_size, stride, padding, "avg_pool2d")
-    prepared = pool.Pool2d("avg", x.shape, kernel, strides, pads, (1, 1), ceil_mode, count_include_pad, x.dtype)
+    prepared = pool.Pool2d(
+        "avg", x.shape, kernel, strides, pads, (1, 1), ceil_mode, count_include_pad, x.dtype
+    )
     out = _wrap(prepared.run(x.data, np.empty(prepared.out_shape, x.dtype)))
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (pool_grad.avg_pool2d_grad(x.shape, g, kernel, strides, pads, prepared.divisor),)
 
-    spec = dict(kernel_shape=kernel, strides=strides, pads=pads, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    spec = dict(
+        kernel_shape=kernel,
+        strides=strides,
+        pads=pads,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+    )
     return record(out, (x,), backward, "AveragePool", **spec)
 
 
@@ -264,7 +292,9 @@ def adaptive_avg_pool2d(x: Tensor, output_size: IntPair = 1) -> Tensor:
     if _pair(output_size) != (1, 1):
         raise ValueError(f"adaptive_avg_pool2d supports output_size=1 only, got {output_size}")
     if x.ndim != 4:
-        raise ShapeError(f"adaptive_avg_pool2d expects a 4-D (N, H, W, C) input; {NHWC_HINT}; got shape {x.shape}")
+        raise ShapeError(
+            f"adaptive_avg_pool2d expects a 4-D (N, H, W, C) input; {NHWC_HINT}; got shape {x.shape}"
+        )
     out = _wrap(pool.global_avg_pool2d(x.data))
     return record(out, (x,), lambda g: (pool_grad.global_avg_pool2d_grad(x.shape, g),), "GlobalAveragePool")
 
@@ -291,7 +321,9 @@ def _reduce(per_item: Tensor, reduction: str) -> Tensor:
 
 def _check_targets(logits: Tensor, target: np.ndarray, loss: str) -> None:
     if logits.ndim != 2 or target.shape != logits.shape[:1]:
-        raise ShapeError(f"{loss} expects (N, C) scores and (N,) class indices, got {logits.shape} and {target.shape}")
+        raise ShapeError(
+            f"{loss} expects (N, C) scores and (N,) class indices, got {logits.shape} and {target.shape}"
+        )
 
 
 def _class_indices(target: Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
@@ -302,7 +334,9 @@ def nll_loss(
     log_probs: Tensor, target: Tensor | np.ndarray, ignore_index: int = -100, reduction: str = "mean"
 ) -> Tensor:
     """-log_probs[i, target[i]], averaged over the items whose target is not `ignore_index`."""
-    return _weighted_class_loss(log_probs, _class_indices(target), 0.0, ignore_index, reduction, from_logits=False)
+    return _weighted_class_loss(
+        log_probs, _class_indices(target), 0.0, ignore_index, reduction, from_logits=False
+    )
 
 
 def cross_entropy(
@@ -316,7 +350,9 @@ def cross_entropy(
     (1 - s) * one_hot + s / C. Items whose target is `ignore_index` count for nothing."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    return _weighted_class_loss(logits, _class_indices(target), label_smoothing, ignore_index, reduction, True)
+    return _weighted_class_loss(
+        logits, _class_indices(target), label_smoothing, ignore_index, reduction, True
+    )
 
 
 def _weighted_class_loss(
@@ -329,7 +365,9 @@ def _weighted_class_loss(
     kept = target != ignore_index
     safe_target = np.where(kept, target, 0)
     if kept.any() and (safe_target.min() < 0 or safe_target.max() >= classes):
-        raise ValueError(f"{name}: class indices must be in [0, {classes}), got {np.unique(target[kept]).tolist()}")
+        raise ValueError(
+            f"{name}: class indices must be in [0, {classes}), got {np.unique(target[kept]).tolist()}"
+        )
     if from_logits:
         shifted = scores.data - scores.data.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

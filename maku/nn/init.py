@@ -31,7 +31,9 @@ def _gain(nonlinearity: str, a: float) -> float:
     if nonlinearity == "leaky_relu":
         return math.sqrt(2.0 / (1 + a * a))
     if nonlinearity not in gains:
-        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted(gains) + ['leaky_relu']}")
+        raise ValueError(
+            f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted(gains) + ['leaky_relu']}"
+        )
     return gains[nonlinearity]
 
 
@@ -40,13 +42,17 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     return tensor
 
 
-def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu") -> Tensor:
+def kaiming_normal_(
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu"
+) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan) (He et al. 2015)."""
     std = _gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return _fill(tensor, generator().normal(0.0, std, tensor.shape))
 
 
-def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu") -> Tensor:
+def kaiming_uniform_(
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu"
+) -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan)."""
     bound = _gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
     return _fill(tensor, generator().uniform(-bound, bound, tensor.shape))

@@ -22,7 +22,9 @@ class Linear(Module):
                 raise ValueError(f"Linear {name} must be a positive integer, got {value!r}")
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
-        self.weight = init.uniform_(Parameter(np.zeros((out_features, in_features), np.float32)), -bound, bound)
+        self.weight = init.uniform_(
+            Parameter(np.zeros((out_features, in_features), np.float32)), -bound, bound
+        )
         if bias:
             self.bias = init.uniform_(Parameter(np.zeros(out_features, np.float32)), -bound, bound)
         else:

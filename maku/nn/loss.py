@@ -13,14 +13,18 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__} reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise ValueError(
+                f"{type(self).__name__} reduction must be one of {REDUCTIONS}, got {reduction!r}"
+            )
         self.reduction = reduction
 
 
 class CrossEntropyLoss(_Loss):
     """Cross entropy of (N, C) logits against (N,) class indices; see F.cross_entropy."""
 
-    def __init__(self, label_smoothing: float = 0.0, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(
+        self, label_smoothing: float = 0.0, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"CrossEntropyLoss label_smoothing must be in [0, 1], got {label_smoothing}")

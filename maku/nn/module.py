@@ -20,7 +20,9 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True):
         array = data.data if isinstance(data, Tensor) else np.asarray(data)
-        super().__init__(array, requires_grad=requires_grad, dtype=array.dtype if array.dtype.kind == "f" else None)
+        super().__init__(
+            array, requires_grad=requires_grad, dtype=array.dtype if array.dtype.kind == "f" else None
+        )
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
@@ -44,7 +46,9 @@ class Module:
     # -- registration ----------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}")
+            raise AttributeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before setting {name!r}"
+            )
         if name in self._buffers and (value is None or isinstance(value, np.ndarray)):
             self._buffers[name] = value
             return
@@ -138,7 +142,9 @@ class Module:
         state.update(self.named_buffers())
         return state
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(
+        self, state: Mapping[str, np.ndarray], strict: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Copy arrays from `state` into this module's parameters and buffers.
 
         Returns (missing, unexpected) names. With strict=True, any missing or unexpected name

@@ -10,14 +10,22 @@ IntPair = int | tuple[int, int]
 
 
 class _Pool2d(Module):
-    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0, ceil_mode: bool = False):
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+    ):
         super().__init__()
         kernel = F._pair(kernel_size)
         if min(kernel) <= 0:
             raise ValueError(f"{type(self).__name__} kernel_size must be positive, got {kernel_size!r}")
         pads = F._pair(padding)
         if min(pads) < 0 or pads[0] > kernel[0] // 2 or pads[1] > kernel[1] // 2:
-            raise ValueError(f"{type(self).__name__} padding must be between 0 and half the kernel size, got {padding!r}")
+            raise ValueError(
+                f"{type(self).__name__} padding must be between 0 and half the kernel size, got {padding!r}"
+            )
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
 
     def extra_repr(self) -> str:

@@ -23,8 +23,17 @@ from maku.ir.graph import Graph, Node, Value
 
 OPSET = 17
 TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
-UNARY = {"Relu": "Relu", "Sigmoid": "Sigmoid", "HardSwish": "HardSwish", "Neg": "Neg", "Exp": "Exp",
-         "Log": "Log", "Sqrt": "Sqrt", "Tanh": "Tanh", "Abs": "Abs"}
+UNARY = {
+    "Relu": "Relu",
+    "Sigmoid": "Sigmoid",
+    "HardSwish": "HardSwish",
+    "Neg": "Neg",
+    "Exp": "Exp",
+    "Log": "Log",
+    "Sqrt": "Sqrt",
+    "Tanh": "Tanh",
+    "Abs": "Abs",
+}
 BINARY = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div"}
 NEEDS_NCHW = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization"}
 
@@ -77,7 +86,9 @@ class _Tracer:
             return self.constant(array.transpose(TO_NCHW))
         if self.ndim[name] == 4:
             return self.to_layout(name, True)
-        raise UnsupportedOpError(f"export: broadcasting a rank-{self.ndim[name]} activation against an NCHW one")
+        raise UnsupportedOpError(
+            f"export: broadcasting a rank-{self.ndim[name]} activation against an NCHW one"
+        )
 
     def axis(self, name: str, axis: int) -> int:
         """Map a maku (NHWC) axis to the graph's axis for value `name`."""
@@ -103,14 +114,18 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
         return tracer.emit(BINARY[op], [a, b], ndim, big in tracer.nchw)
     if op == "Pow":
         x = parents[0]
-        return tracer.emit("Pow", [x, tracer.constant(np.asarray(attrs["exponent"], np.float32))], ndim, x in tracer.nchw)
+        return tracer.emit(
+            "Pow", [x, tracer.constant(np.asarray(attrs["exponent"], np.float32))], ndim, x in tracer.nchw
+        )
     if op == "Clip":
         x = parents[0]
         bounds = [tracer.constant(np.asarray(attrs[k], np.float32)) for k in ("min", "max")]
         return tracer.emit("Clip", [x, *bounds], ndim, x in tracer.nchw)
     if op == "HardSigmoid":
         x = parents[0]
-        return tracer.emit("HardSigmoid", [x], ndim, x in tracer.nchw, alpha=attrs["alpha"], beta=attrs["beta"])
+        return tracer.emit(
+            "HardSigmoid", [x], ndim, x in tracer.nchw, alpha=attrs["alpha"], beta=attrs["beta"]
+        )
     if op in ("Softmax", "LogSoftmax"):
         x = parents[0]
         return tracer.emit(op, [x], ndim, x in tracer.nchw, axis=tracer.axis(x, attrs["axis"]))
@@ -118,18 +133,33 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
         x = tracer.to_layout(parents[0], True)
         w = tracer.constant(tracer.constants[parents[1]].transpose(3, 2, 0, 1), "weight_oihw")
         return tracer.emit(
-            "Conv", [x, w, *parents[2:]], 4, True, strides=_attr_pairs(attrs["strides"]),
-            pads=_attr_pairs(attrs["pads"]), dilations=_attr_pairs(attrs["dilations"]), group=int(attrs["groups"]),
+            "Conv",
+            [x, w, *parents[2:]],
+            4,
+            True,
+            strides=_attr_pairs(attrs["strides"]),
+            pads=_attr_pairs(attrs["pads"]),
+            dilations=_attr_pairs(attrs["dilations"]),
+            group=int(attrs["groups"]),
         )
     if op == "BatchNormalization":
         x = tracer.to_layout(parents[0], True) if ndim == 4 else parents[0]
         stats = [tracer.constant(attrs[k].astype(np.float32), k) for k in ("mean", "var")]
-        return tracer.emit("BatchNormalization", [x, parents[1], parents[2], *stats], ndim, ndim == 4,
-                           epsilon=float(attrs["epsilon"]))
+        return tracer.emit(
+            "BatchNormalization",
+            [x, parents[1], parents[2], *stats],
+            ndim,
+            ndim == 4,
+            epsilon=float(attrs["epsilon"]),
+        )
     if op in ("MaxPool", "AveragePool"):
         x = tracer.to_layout(parents[0], True)
-        spec = dict(kernel_shape=_attr_pairs(attrs["kernel_shape"]), strides=_attr_pairs(attrs["strides"]),
-                    pads=_attr_pairs(attrs["pads"]), ceil_mode=int(attrs["ceil_mode"]))
+        spec = dict(
+            kernel_shape=_attr_pairs(attrs["kernel_shape"]),
+            strides=_attr_pairs(attrs["strides"]),
+            pads=_attr_pairs(attrs["pads"]),
+            ceil_mode=int(attrs["ceil_mode"]),
+        )
         if op == "MaxPool":
             spec["dilations"] = _attr_pairs(attrs["dilations"])
         else:
@@ -140,7 +170,9 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
     if op == "ReduceMean" or op == "ReduceSum":
         x = parents[0]
         rank = tracer.ndim[x]
-        axes = {int(a) % rank for a in (range(rank) if attrs["axis"] is None else np.atleast_1d(attrs["axis"]))}
+        axes = {
+            int(a) % rank for a in (range(rank) if attrs["axis"] is None else np.atleast_1d(attrs["axis"]))
+        }
         if x in tracer.nchw and not attrs["keepdims"]:
             kept_maku = [a for a in range(rank) if a not in axes]
             kept_graph = [a for a in TO_NCHW if a not in axes]
@@ -149,8 +181,13 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
         mapped = sorted(tracer.axis(x, a) for a in axes)
         nchw = x in tracer.nchw and bool(attrs["keepdims"])
         if op == "ReduceSum":
-            return tracer.emit(op, [x, tracer.constant(np.asarray(mapped, np.int64))], ndim, nchw,
-                               keepdims=int(attrs["keepdims"]))
+            return tracer.emit(
+                op,
+                [x, tracer.constant(np.asarray(mapped, np.int64))],
+                ndim,
+                nchw,
+                keepdims=int(attrs["keepdims"]),
+            )
         return tracer.emit(op, [x], ndim, nchw, axes=mapped, keepdims=int(attrs["keepdims"]))
     if op == "Reshape":
         x = parents[0]
@@ -183,8 +220,13 @@ def _convert(tracer: _Tracer, tensor: Any, parents: list[str]) -> str:
     )
 
 
-def trace(model: Any, example_input: np.ndarray, input_name: str = "input", output_name: str = "output",
-          input_dtype: np.dtype | None = None) -> Graph:
+def trace(
+    model: Any,
+    example_input: np.ndarray,
+    input_name: str = "input",
+    output_name: str = "output",
+    input_dtype: np.dtype | None = None,
+) -> Graph:
     """Run `model` once in eval mode and return its dataflow as a maku IR Graph (ONNX op names).
 
     The graph input has the example's shape with a symbolic batch dimension "N"; with
@@ -226,7 +268,9 @@ def trace(model: Any, example_input: np.ndarray, input_name: str = "input", outp
     tracer.nodes.append(Node("Identity", output_name + "_node", [result], [output_name]))
     batched = y.ndim > 0 and y.shape[0] == x.shape[0]
     outputs = [Value(output_name, np.dtype(np.float32), ("N", *y.shape[1:]) if batched else y.shape)]
-    graph = Graph(tracer.nodes, [graph_input], outputs, tracer.constants, name=type(model).__name__, opset=OPSET)
+    graph = Graph(
+        tracer.nodes, [graph_input], outputs, tracer.constants, name=type(model).__name__, opset=OPSET
+    )
     graph.remove_unused()  # e.g. HWIO weights replaced by their OIHW copies
     graph.validate()
     return graph
@@ -250,11 +294,19 @@ def graph_to_onnx(graph: Graph) -> Any:
         helper.make_node(n.op, n.inputs, n.outputs, n.name, **{k: attribute(v) for k, v in n.attrs.items()})
         for n in graph.nodes
     ]
-    initializers = [numpy_helper.from_array(np.ascontiguousarray(a), name) for name, a in graph.constants.items()]
+    initializers = [
+        numpy_helper.from_array(np.ascontiguousarray(a), name) for name, a in graph.constants.items()
+    ]
     onnx_graph = helper.make_graph(
-        nodes, graph.name, [value_info(v) for v in graph.inputs], [value_info(v) for v in graph.outputs], initializers
+        nodes,
+        graph.name,
+        [value_info(v) for v in graph.inputs],
+        [value_info(v) for v in graph.outputs],
+        initializers,
     )
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", graph.opset)], producer_name="maku")
+    model = helper.make_model(
+        onnx_graph, opset_imports=[helper.make_opsetid("", graph.opset)], producer_name="maku"
+    )
     model.ir_version = 8
     helper.set_model_props(model, dict(graph.metadata))
     onnx.checker.check_model(model)
@@ -262,7 +314,10 @@ def graph_to_onnx(graph: Graph) -> Any:
 
 
 def export(
-    model: Any, example_input: np.ndarray, path: str | Path, metadata: Mapping[str, str] | None = None,
+    model: Any,
+    example_input: np.ndarray,
+    path: str | Path,
+    metadata: Mapping[str, str] | None = None,
     input_dtype: np.dtype | None = None,
 ) -> Graph:
     """Trace `model` (eval mode) on `example_input` (NHWC) and write ONNX to `path`; returns the IR.
@@ -278,7 +333,11 @@ def export(
 
 
 def export_classifier(
-    model: Any, path: str | Path, image_shape: tuple[int, int, int], mean: Sequence[float], std: Sequence[float],
+    model: Any,
+    path: str | Path,
+    image_shape: tuple[int, int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
     metadata: Mapping[str, str] | None = None,
 ) -> Graph:
     """Export an image classifier that takes raw uint8 RGB pixels (N, H, W, C) and normalizes them

@@ -54,7 +54,9 @@ class LRScheduler:
 class StepLR(LRScheduler):
     """lr *= gamma every `step_size` epochs."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
         if step_size <= 0:
             raise ValueError(f"StepLR step_size must be positive, got {step_size}")
         self.step_size, self.gamma = step_size, gamma
@@ -68,7 +70,9 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone epoch (a repeated milestone applies gamma again)."""
 
-    def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1):
+    def __init__(
+        self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
+    ):
         if list(milestones) != sorted(milestones):
             raise ValueError(f"MultiStepLR milestones must be increasing, got {list(milestones)}")
         self.milestones, self.gamma = list(milestones), gamma
@@ -104,7 +108,10 @@ class CosineAnnealingLR(LRScheduler):
         if e == 0:
             return self._lrs()
         if (e - 1 - t) % (2 * t) == 0:  # restarting upward after a full period
-            return [lr + (base - lo) * (1 - math.cos(math.pi / t)) / 2 for lr, base in zip(self._lrs(), self.base_lrs)]
+            return [
+                lr + (base - lo) * (1 - math.cos(math.pi / t)) / 2
+                for lr, base in zip(self._lrs(), self.base_lrs)
+            ]
         ratio = (1 + math.cos(math.pi * e / t)) / (1 + math.cos(math.pi * (e - 1) / t))
         return [lo + (lr - lo) * ratio for lr in self._lrs()]
 
@@ -113,11 +120,17 @@ class LinearLR(LRScheduler):
     """Warm-up: the lr factor goes linearly from start_factor to end_factor over total_iters steps."""
 
     def __init__(
-        self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
         last_epoch: int = -1,
     ) -> None:
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR factors must be in (0, 1] and [0, 1], got {start_factor}, {end_factor}")
+            raise ValueError(
+                f"LinearLR factors must be in (0, 1] and [0, 1], got {start_factor}, {end_factor}"
+            )
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -202,8 +215,13 @@ class ReduceLROnPlateau:
     """Multiply the lr by `factor` when the metric has not improved for `patience` epochs."""
 
     def __init__(
-        self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-        threshold: float = 1e-4, min_lr: float = 0.0,
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        min_lr: float = 0.0,
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"ReduceLROnPlateau mode must be 'min' or 'max', got {mode!r}")
@@ -266,10 +284,14 @@ class SequentialLR:
     """Runs schedulers one after another, switching at the given epoch milestones (warm-up then
     decay); the next scheduler starts from its own first step."""
 
-    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int]) -> None:
+    def __init__(
+        self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int]
+    ) -> None:
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR needs {len(schedulers) - 1} milestones for {len(schedulers)} schedulers, "
-                             f"got {len(milestones)}")
+            raise ValueError(
+                f"SequentialLR needs {len(schedulers) - 1} milestones for {len(schedulers)} schedulers, "
+                f"got {len(milestones)}"
+            )
         self.optimizer, self.schedulers, self.milestones = optimizer, list(schedulers), list(milestones)
         self.last_epoch = 0
         for group, base in zip(optimizer.param_groups, self.schedulers[0].base_lrs):

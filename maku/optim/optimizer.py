@@ -35,7 +35,9 @@ class Optimizer:
         params = list(group["params"])
         for p in params:
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise ValueError(f"{type(self).__name__} can only optimize tensors that require grad, got {p!r}")
+                raise ValueError(
+                    f"{type(self).__name__} can only optimize tensors that require grad, got {p!r}"
+                )
         unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
         if unknown:
             raise ValueError(f"{type(self).__name__} got unknown options {sorted(unknown)}")
@@ -58,7 +60,9 @@ class Optimizer:
             if p.grad is not None:
                 self._update(p.data, p.grad, self.state.setdefault(index, {}), group)
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -66,7 +70,12 @@ class Optimizer:
         groups, index = [], 0
         for group in self.param_groups:
             count = len(group["params"])
-            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": list(range(index, index + count))})
+            groups.append(
+                {
+                    **{k: v for k, v in group.items() if k != "params"},
+                    "params": list(range(index, index + count)),
+                }
+            )
             index += count
         return {"state": copy.deepcopy(self.state), "param_groups": groups}
 
@@ -76,7 +85,9 @@ class Optimizer:
         sizes = [len(g["params"]) for g in saved]
         own = [len(g["params"]) for g in self.param_groups]
         if sizes != own:
-            raise CheckpointError(f"optimizer state has parameter groups of sizes {sizes}, this optimizer has {own}")
+            raise CheckpointError(
+                f"optimizer state has parameter groups of sizes {sizes}, this optimizer has {own}"
+            )
         for group, saved_group in zip(self.param_groups, saved):
             group.update({k: v for k, v in saved_group.items() if k != "params"})
         shapes = {i: p.shape for i, p, _ in self._indexed_params()}
@@ -85,8 +96,10 @@ class Optimizer:
             index = int(key)
             for name, value in entry.items():
                 if isinstance(value, np.ndarray) and value.shape != shapes[index]:
-                    raise CheckpointError(f"optimizer state {name!r} of parameter {index} has shape {value.shape}, "
-                                          f"the parameter has {shapes[index]}")
+                    raise CheckpointError(
+                        f"optimizer state {name!r} of parameter {index} has shape {value.shape}, "
+                        f"the parameter has {shapes[index]}"
+                    )
             self.state[index] = copy.deepcopy(dict(entry))
 
     def __repr__(self) -> str:
