@@ -94,8 +94,11 @@ class Tensor:
         return _wrap(self.data.argmax(axis=axis))
 
     def _lift(self, other: Any) -> Tensor:
-        """A Tensor for `other`; Python scalars take this tensor's dtype so float32 stays float32."""
-        return other if isinstance(other, Tensor) else Tensor(other, dtype=self.dtype)
+        """A Tensor for `other`; next to a floating tensor, constants take its dtype so float32 stays
+        float32 (an integer tensor lets NumPy choose, so labels * 0.5 is not truncated)."""
+        if isinstance(other, Tensor):
+            return other
+        return Tensor(other, dtype=self.dtype if self.dtype.kind == "f" else None)
 
     # -- arithmetic (broadcasting; gradients are summed back to each input's shape) ---------
     def __add__(self, other: Any) -> Tensor:

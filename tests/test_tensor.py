@@ -118,3 +118,7 @@ def test_gradcheck_catches_a_wrong_backward() -> None:
 
 def test_no_grad_is_exported_at_top_level() -> None:
     assert maku.no_grad is no_grad and maku.Tensor is Tensor
+
+
+def test_integer_tensor_times_a_float_is_not_truncated() -> None:
+    assert (Tensor([1, 3]) * 0.5).numpy().tolist() == [0.5, 1.5]
