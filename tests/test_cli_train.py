@@ -111,3 +111,9 @@ def test_errors_are_one_line(tiny_cifar: Path, tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert main(train_args(tmp_path, tmp_path / "run2")) == 2
     assert "no CIFAR-10 data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("schedule", ["step", "onecycle"])
+def test_every_schedule_trains_to_the_end(tiny_cifar: Path, tmp_path: Path, schedule: str) -> None:
+    assert main(train_args(tiny_cifar, tmp_path / schedule, "--no-export", "--schedule", schedule)) == 0
+    assert len(list(csv.DictReader(open(tmp_path / schedule / "metrics.csv")))) == 2

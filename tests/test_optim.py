@@ -164,5 +164,6 @@ def test_onecycle_refuses_extra_steps() -> None:
     opt = optim.SGD(initial_params(), lr=0.1, momentum=0.9)
     scheduler = lr_scheduler.OneCycleLR(opt, 0.1, total_steps=2)
     scheduler.step()
+    scheduler.step()  # one step() per batch: total_steps of them are allowed
     with pytest.raises(ValueError, match="more than total_steps"):
         scheduler.step()

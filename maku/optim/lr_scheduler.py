@@ -190,8 +190,8 @@ class OneCycleLR(LRScheduler):
 
     def _next_lrs(self) -> list[float]:
         step = self.last_epoch
-        if step >= self.total_steps:
-            raise ValueError(f"OneCycleLR stepped {step + 1} times, more than total_steps={self.total_steps}")
+        if step > self.total_steps:  # as PyTorch: total_steps calls of step() after construction
+            raise ValueError(f"OneCycleLR stepped {step} times, more than total_steps={self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0
