@@ -229,3 +229,17 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest -q\n```" in (REPO / "README.md").read_text(encoding="utf-8")
     assert ci.rstrip().endswith("exec python -m pytest -q")
+
+
+def test_classify_with_the_bundled_cifar10_model(test_data, tmp_path, capsys):
+    """`--model cifar10`: the MobileNetV1 maku trained, on CIFAR-10 test photos (32x32, whole image)."""
+    import zipfile
+
+    with zipfile.ZipFile(test_data / "datasets" / "cifar10" / "cifar10_test_jpeg.zip") as z:
+        photos = {cls: tmp_path / f"{cls}.jpg" for cls in ("cat", "ship", "truck")}
+        for cls, path in photos.items():
+            path.write_bytes(z.read(f"test/{cls}/0001.jpg"))
+    assert main(["classify", "--model", "cifar10", *map(str, photos.values()), "--top", "1"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    top1 = [lines[i + 1].split()[-1] for i, line in enumerate(lines) if line.endswith(".jpg")]
+    assert sum(label == cls for label, cls in zip(top1, photos)) >= 2  # an 82%-accurate model

@@ -8,6 +8,7 @@ from pathlib import Path
 import maku
 from maku import assets
 from maku.cli import options
+from maku.models.pretrained import pretrained
 from maku.runtime.classify import Classifier
 from maku.runtime.preprocess import MODES
 
@@ -22,6 +23,11 @@ def add_parser(subparsers) -> None:
         metavar="[MODEL] IMAGE",
         help="an optional .onnx model (default: the bundled MobileNetV2), then image files "
         "(default: the bundled photos)",
+    )
+    p.add_argument(
+        "--model",
+        help="a bundled model by name (imagenet: MobileNetV2, cifar10: the MobileNetV1 maku trained) "
+        "or a model file; the same as giving MODEL first",
     )
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
     p.add_argument(
@@ -38,11 +44,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, help="BLAS and kernel threads (default: the library's)")
 
 
+BUNDLED = {"imagenet": assets.default_model, "cifar10": lambda: pretrained("mobilenet_v1_cifar10")}
+
+
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths)
-    model = (
-        paths.pop(0) if paths and Path(paths[0]).suffix.lower() in MODEL_SUFFIXES else assets.default_model()
-    )
+    if args.model:
+        model = BUNDLED[args.model]() if args.model in BUNDLED else args.model
+    elif paths and Path(paths[0]).suffix.lower() in MODEL_SUFFIXES:
+        model = paths.pop(0)
+    else:
+        model = assets.default_model()
     images = paths or assets.demo_images()
     classifier = Classifier(
         maku.load(model, backend=args.backend, threads=args.threads),

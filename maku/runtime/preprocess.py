@@ -35,9 +35,13 @@ class InputSpec:
         return np.dtype(np.uint8 if self.mode == "uint8" else np.float32)
 
 
+SMALL_INPUT = 64  # CIFAR-style models see the whole (square) image, without the 87.5% crop margin
+
+
 def resize_size(crop: int) -> int:
-    """The shorter-side length to resize to before a `crop` center crop (256 for 224, 146 for 128)."""
-    return int(round(crop / CROP_FRACTION))
+    """The shorter-side length to resize to before a `crop` center crop (256 for 224, 146 for 128,
+    32 for 32: small CIFAR-style inputs keep the whole image)."""
+    return crop if crop <= SMALL_INPUT else int(round(crop / CROP_FRACTION))
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
