@@ -27,17 +27,9 @@ from threadpoolctl import threadpool_limits
 from maku.backends import native
 from maku.kernels.conv import Conv2d
 from maku.kernels.pool import global_avg_pool2d
+from maku.models.mobilenet_v2 import SETTINGS
 
-# MobileNetV2 inverted residual blocks: (expansion t, output channels c, repeats n, first stride s)
-MOBILENET_V2_BLOCKS = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-]
+MOBILENET_V2_BLOCKS = SETTINGS  # (expansion t, output channels c, repeats n, first stride s)
 
 
 @dataclass(frozen=True)
