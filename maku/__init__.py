@@ -11,6 +11,7 @@ from maku.onnx.export import export  # noqa: E402
 from maku.rng import manual_seed  # noqa: E402
 from maku.runtime.session import Session, load  # noqa: E402
 from maku.tensor import Tensor  # noqa: E402
+from maku.threads import get_num_threads, set_num_threads  # noqa: E402
 
 _TRAINING_PACKAGES = ("nn", "optim", "data", "models")
 
@@ -23,5 +24,6 @@ def __getattr__(name: str):  # maku.nn etc. load on first use: `import maku` sta
 
 __all__ = [
     "Session", "errors", "load", "Tensor", "no_grad", "manual_seed", "save", "load_checkpoint", "export",
+    "set_num_threads", "get_num_threads",
     *_TRAINING_PACKAGES,
 ]
