@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 import maku
 from maku.cli import main
+from maku.cli.train import CIFAR_MEAN, CIFAR_STD
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +75,12 @@ def test_train_writes_metrics_plot_checkpoints_and_onnx(tiny_cifar: Path, tmp_pa
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"] and 0 <= float(rows[-1]["test_acc"]) <= 1
     assert "epoch 2/2" in capsys.readouterr().out
+    meta = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    recipe = json.loads(meta["recipe"])
+    assert recipe["epochs"] == 2 and recipe["width"] == 0.25 and recipe["lr"] == 0.05
+    assert not {"data", "out", "threads", "no_progress"} & set(recipe)  # the recipe, not this machine's
+    best = max(rows, key=lambda r: float(r["test_acc"]))
+    assert meta["epoch"] == best["epoch"] and abs(float(meta["test_accuracy"]) - float(best["test_acc"])) < 1e-4
 
     assert main(["eval", str(run), "--data", str(tiny_cifar)]) == 0
     out = capsys.readouterr().out
@@ -102,6 +111,23 @@ def test_resume_after_interruption_gives_the_same_model(
     assert resumed["epoch"] == straight["epoch"] == 2
     for key, value in straight["model"].items():
         np.testing.assert_array_equal(resumed["model"][key], value, err_msg=key)
+
+
+def test_resuming_a_finished_run_only_exports_it_again(tiny_cifar: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(train_args(tiny_cifar, run, "--no-export")) == 0
+    assert not (run / "model.onnx").exists()
+    before = (run / "metrics.csv").read_text()
+    assert main(train_args(tiny_cifar, run, "--resume")) == 0
+    assert (run / "metrics.csv").read_text() == before  # no epoch was trained again
+    best = maku.load_checkpoint(run / "best.safetensors")
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    logits = maku.load(run / "model.onnx").run({"input": x})["output"]
+    model = maku.models.get_model("mobilenet_v1", num_classes=10, width=0.25)
+    model.load_state_dict(best["model"])
+    with maku.no_grad():
+        expected = model.eval()(maku.Tensor(((x / 255.0 - CIFAR_MEAN) / CIFAR_STD).astype(np.float32)))
+    np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
 
 
 def test_errors_are_one_line(tiny_cifar: Path, tmp_path: Path, capsys) -> None:

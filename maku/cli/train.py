@@ -337,9 +337,11 @@ def _export_best(run_dir: RunFolder, args: argparse.Namespace) -> None:
     state = load_checkpoint(run_dir.best)
     model = get_model(args.model, num_classes=len(CLASSES), width=args.width)
     model.load_state_dict(state["model"])
+    recipe = {key: value for key, value in state["args"].items() if key not in RUNTIME_OPTIONS}
     metadata = {
         "classes": json.dumps(list(CLASSES)),
-        "recipe": json.dumps(state["args"]),
+        "recipe": json.dumps(recipe),  # no local paths or thread counts: those are not the recipe
+        "epoch": str(state["epoch"]),
         "test_accuracy": f"{state['test_acc']:.4f}",
     }
     export_classifier(model, run_dir.path / "model.onnx", (32, 32, 3), CIFAR_MEAN, CIFAR_STD, metadata)
