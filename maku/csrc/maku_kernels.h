@@ -75,4 +75,17 @@ void maku_conv2d_im2col(const maku_conv_params *p, const float *x, const float *
 /* Global average pool: x (n, hw, c) -> y (n, c). */
 void maku_global_avg_pool(const float *x, float *y, int64_t n, int64_t hw, int64_t c, int32_t threads);
 
+/* Backward of maku_depthwise_conv2d for training (depthwise_grad.c, host builds only); p is the
+ * forward's geometry, its act ignored. g is dL/dy (n, oh, ow, c).
+ * Input gradient: dx (n, h, w, c), every element written. */
+void maku_depthwise_conv2d_grad_input(const maku_conv_params *p, const float *g, const float *w, float *dx,
+                                      int32_t threads);
+
+/* Weight gradient dw (kh, kw, c) and, when db is not NULL, the bias gradient db (c) = g summed
+ * over n, oh, ow; scratch holds maku_depthwise_conv2d_grad_weight_scratch_size(p, threads)
+ * floats. The result depends on `threads` only through the order of float32 additions. */
+int64_t maku_depthwise_conv2d_grad_weight_scratch_size(const maku_conv_params *p, int32_t threads);
+void maku_depthwise_conv2d_grad_weight(const maku_conv_params *p, const float *x, const float *g, float *dw,
+                                       float *db, float *scratch, int32_t threads);
+
 #endif

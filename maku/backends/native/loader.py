@@ -46,6 +46,9 @@ _SIGNATURES = {
     "maku_conv2d_scratch_size": (_i64, [_params, _i32]),
     "maku_conv2d_im2col": (None, [_params, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i32]),
     "maku_global_avg_pool": (None, [_ptr, _ptr, _i64, _i64, _i64, _i32]),
+    "maku_depthwise_conv2d_grad_input": (None, [_params, _ptr, _ptr, _ptr, _i32]),
+    "maku_depthwise_conv2d_grad_weight_scratch_size": (_i64, [_params, _i32]),
+    "maku_depthwise_conv2d_grad_weight": (None, [_params, _ptr, _ptr, _ptr, _ptr, _ptr, _i32]),
 }
 
 
