@@ -3,7 +3,8 @@
 Three paths, as in the forward:
 - 1x1, stride 1, no pads, groups 1: two matmuls over (N*H*W, C);
 - depthwise (groups == Cin == Cout): one strided multiply-add per kernel tap, plus one
-  sliding-window einsum for the weight gradient;
+  sliding-window einsum for the weight gradient (`depthwise_input_grad`, `depthwise_weight_grad`:
+  also the fallback of the C kernels in maku.backends.native);
 - everything else: im2col over a sliding-window view, one matmul per group for each of the
   weight and column gradients, and col2im as one strided add per kernel tap.
 """
@@ -83,16 +84,29 @@ def _depthwise_grad(
     dilations: Pair,
     need_input_grad: bool,
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    kh, kw = w.shape[:2]
-    xp = pad_nhwc(x, pads)
-    out_hw = g.shape[1:3]
-    windows = sliding_windows(xp, (kh, kw), strides, dilations, out_hw)
-    dw = np.einsum("nhwijc,nhwc->ijc", windows, g)[:, :, None, :]
-    if not need_input_grad:
-        return None, dw
+    geometry = dict(strides=strides, pads=pads, dilations=dilations)
+    dw = depthwise_weight_grad(x, g, w.shape[:2], **geometry)[:, :, None, :]
+    dx = depthwise_input_grad(g, w[:, :, 0, :], x.shape, **geometry) if need_input_grad else None
+    return dx, dw
+
+
+def depthwise_weight_grad(
+    x: np.ndarray, g: np.ndarray, kernel: Pair, *, strides: Pair, pads: Pads, dilations: Pair
+) -> np.ndarray:
+    """dL/dw (KH, KW, C) of a depthwise conv of `x` given dL/dy = `g`: one sliding-window einsum."""
+    windows = sliding_windows(pad_nhwc(x, pads), kernel, strides, dilations, g.shape[1:3])
+    return np.einsum("nhwijc,nhwc->ijc", windows, g)
+
+
+def depthwise_input_grad(
+    g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], *, strides: Pair, pads: Pads, dilations: Pair
+) -> np.ndarray:
+    """dL/dx (N, H, W, C) = `x_shape` of a depthwise conv with weight `w` (KH, KW, C) given dL/dy = `g`."""
+    top, left, bottom, right = pads
+    padded_shape = (x_shape[0], x_shape[1] + top + bottom, x_shape[2] + left + right, x_shape[3])
     # measured: the einsum form is 1.3-2.3x faster at stride 1, the scatter 1.25x faster at stride 2
-    spread_back = _depthwise_transposed if strides == (1, 1) else _depthwise_scatter
-    return unpad_nhwc(spread_back(g, w[:, :, 0, :], xp.shape, strides, dilations), pads), dw
+    spread_back = _depthwise_transposed if tuple(strides) == (1, 1) else _depthwise_scatter
+    return unpad_nhwc(spread_back(g, w, padded_shape, strides, dilations), pads)
 
 
 def _depthwise_scatter(

@@ -30,6 +30,16 @@ Pads are (top, left, bottom, right). Unsupported cases raise maku.errors.Backend
     global_avg_pool(x, out=None, threads=1)
         (N,H,W,C) -> (N,1,1,C).
 
+Training's depthwise backward (host only, not in the wasm build), same geometry arguments:
+
+    depthwise_conv2d_grad_input(grad_out, w, x_shape, *, strides, pads, dilations, out=None,
+                                threads=1)
+        dL/dx (N,H,W,C) from dL/dy (N,OH,OW,C); every input pixel sums its taps (no scatter).
+    depthwise_conv2d_grad_weight(x, grad_out, kernel, *, strides, pads, dilations,
+                                 bias_out=None, out=None, threads=1)
+        dL/dw (KH,KW,C), and dL/dbias into bias_out (C) when given; float32 sums per part of
+        the rows, added in a fixed order (the same result for the same thread count).
+
 Every kernel also has a prepared form for per-node runners: `bind(kernel, *args, **kwargs)`
 checks the arguments once and returns a `BoundCall`; `call()` reruns the kernel on the same
 arrays (their contents may change) for ~1 us of Python overhead instead of ~15 us:
@@ -47,6 +57,8 @@ from .kernels import (
     conv2d_im2col,
     conv2d_scratch_size,
     depthwise_conv2d,
+    depthwise_conv2d_grad_input,
+    depthwise_conv2d_grad_weight,
     global_avg_pool,
     pack_gemm_weights,
     pointwise_conv,
@@ -63,6 +75,8 @@ __all__ = [
     "conv2d_im2col",
     "conv2d_scratch_size",
     "depthwise_conv2d",
+    "depthwise_conv2d_grad_input",
+    "depthwise_conv2d_grad_weight",
     "global_avg_pool",
     "pack_gemm_weights",
     "pointwise_conv",

@@ -15,6 +15,7 @@ import numpy as np
 
 from maku.errors import BackendError
 from maku.kernels.conv import conv2d, conv2d_output_shape
+from maku.kernels.conv_grad import depthwise_input_grad, depthwise_weight_grad
 from maku.kernels.gemm import gemm
 from maku.kernels.pool import global_avg_pool2d
 
@@ -40,7 +41,7 @@ def available() -> bool:
 
 
 def _conv_params(
-    x: np.ndarray,
+    x_shape: tuple[int, ...],
     kernel: Pair,
     cout: int,
     strides: Pair,
@@ -50,23 +51,33 @@ def _conv_params(
     alpha,
     beta,
 ) -> ConvParams:
-    """The C parameter block; refuses geometry the kernels do not define."""
-    if x.ndim != 4:
-        raise BackendError(f"native conv needs an NHWC input, got shape {x.shape}")
-    if len(pads) != 4 or min(pads) < 0 or min(strides) < 1 or min(dilations) < 1:
+    """The C parameter block for an input of `x_shape`; refuses geometry the kernels do not define."""
+    if len(x_shape) != 4:
+        raise BackendError(f"native conv needs an NHWC input, got shape {x_shape}")
+    if len(pads) != 4 or min(pads) < 0 or min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1:
         raise BackendError(
-            f"native conv needs strides, dilations >= 1 and 4 pads >= 0, got {strides}, {dilations}, {pads}"
+            f"native conv needs kernel sizes, strides, dilations >= 1 and 4 pads >= 0, "
+            f"got {kernel}, {strides}, {dilations}, {pads}"
         )
-    n, oh, ow, _ = conv2d_output_shape(x.shape, (*kernel, x.shape[3], cout), strides, pads, dilations)
+    n, oh, ow, _ = conv2d_output_shape(x_shape, (*kernel, x_shape[3], cout), strides, pads, dilations)
     if oh < 1 or ow < 1:
-        raise BackendError(f"conv of input {x.shape} with kernel {kernel} has an empty output")
-    geometry = (*x.shape, oh, ow, cout, *kernel, *strides, pads[0], pads[1], *dilations)
+        raise BackendError(f"conv of input {x_shape} with kernel {kernel} has an empty output")
+    geometry = (*x_shape, oh, ow, cout, *kernel, *strides, pads[0], pads[1], *dilations)
     return ConvParams(*geometry, activation_code(act), alpha, beta)
 
 
 def _residual_safe(residual: np.ndarray | None, out: np.ndarray) -> np.ndarray | None:
     """The residual for the numpy fallback, which writes `out` before reading the residual."""
     return residual.copy() if residual is not None and np.shares_memory(residual, out) else residual
+
+
+def _depthwise_weight(w: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+    """A depthwise weight as (KH, KW, C), checked against the input's shape."""
+    w = w.reshape(w.shape[0], w.shape[1], w.shape[3]) if w.ndim == 4 and w.shape[2] == 1 else w
+    check_array(w, "w")
+    if w.ndim != 3 or len(x_shape) != 4 or w.shape[2] != x_shape[3]:
+        raise BackendError(f"depthwise weight {w.shape} does not fit input {x_shape}; expected (KH, KW, C)")
+    return w
 
 
 @runs_at_once
@@ -86,11 +97,8 @@ def depthwise_conv2d(
 ) -> BoundCall:
     """act(depthwise_conv(x, w) + bias): x (N,H,W,C), w (KH,KW,C) or HWIO (KH,KW,1,C)."""
     check_array(x, "x")
-    w = w.reshape(w.shape[0], w.shape[1], w.shape[3]) if w.ndim == 4 and w.shape[2] == 1 else w
-    check_array(w, "w")
-    if w.ndim != 3 or x.ndim != 4 or w.shape[2] != x.shape[3]:
-        raise BackendError(f"depthwise weight {w.shape} does not fit input {x.shape}; expected (KH, KW, C)")
-    p = _conv_params(x, w.shape[:2], x.shape[3], strides, pads, dilations, act, alpha, beta)
+    w = _depthwise_weight(w, x.shape)
+    p = _conv_params(x.shape, w.shape[:2], x.shape[3], strides, pads, dilations, act, alpha, beta)
     check_optional(bias, "bias", (p.c,))
     out = output_array(out, (p.n, p.oh, p.ow, p.c))
     lib = library()
@@ -102,6 +110,73 @@ def depthwise_conv2d(
             out,
         )
     return native_call(lib.maku_depthwise_conv2d, (p, x, w, bias, out, threads), out)
+
+
+@runs_at_once
+def depthwise_conv2d_grad_input(
+    grad_out: np.ndarray,
+    w: np.ndarray,
+    x_shape: tuple[int, ...],
+    *,
+    strides: Pair = (1, 1),
+    pads: Pads = (0, 0, 0, 0),
+    dilations: Pair = (1, 1),
+    out: np.ndarray | None = None,
+    threads: int = 1,
+) -> BoundCall:
+    """dL/dx, shaped `x_shape` (N,H,W,C), of depthwise_conv2d(x, w) given dL/dy = grad_out."""
+    x_shape = tuple(x_shape)
+    w = _depthwise_weight(w, x_shape)
+    p = _conv_params(x_shape, w.shape[:2], x_shape[3], strides, pads, dilations, None, 0.0, 0.0)
+    check_array(grad_out, "grad_out", (p.n, p.oh, p.ow, p.c))
+    out = output_array(out, x_shape)
+    lib = library()
+    if lib is None:
+        geometry = dict(strides=strides, pads=pads, dilations=dilations)
+        out4d = out.reshape(x_shape)
+
+        def numpy_input_grad() -> None:
+            np.copyto(out4d, depthwise_input_grad(grad_out, w, x_shape, **geometry))
+
+        return numpy_call(numpy_input_grad, out)
+    return native_call(lib.maku_depthwise_conv2d_grad_input, (p, grad_out, w, out, threads), out)
+
+
+@runs_at_once
+def depthwise_conv2d_grad_weight(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    kernel: Pair,
+    *,
+    strides: Pair = (1, 1),
+    pads: Pads = (0, 0, 0, 0),
+    dilations: Pair = (1, 1),
+    bias_out: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    threads: int = 1,
+) -> BoundCall:
+    """dL/dw (KH,KW,C) of depthwise_conv2d(x, w) given dL/dy = grad_out; `bias_out` (C), when
+    given, also receives dL/dbias (grad_out summed over N, H, W) from the same pass."""
+    check_array(x, "x")
+    p = _conv_params(x.shape, tuple(kernel), x.shape[3], strides, pads, dilations, None, 0.0, 0.0)
+    check_array(grad_out, "grad_out", (p.n, p.oh, p.ow, p.c))
+    check_optional(bias_out, "bias_out", (p.c,))
+    out = output_array(out, (p.kh, p.kw, p.c))
+    lib = library()
+    if lib is None:
+        geometry = dict(strides=strides, pads=pads, dilations=dilations)
+        out3d = out.reshape(p.kh, p.kw, p.c)
+
+        def numpy_weight_grad() -> None:
+            np.copyto(out3d, depthwise_weight_grad(x, grad_out, (p.kh, p.kw), **geometry))
+            if bias_out is not None:
+                np.sum(grad_out.reshape(-1, p.c), axis=0, out=bias_out)
+
+        return numpy_call(numpy_weight_grad, out)
+    # the scratch is allocated once per prepared call: a bound call reuses it
+    scratch = np.empty(lib.maku_depthwise_conv2d_grad_weight_scratch_size(p, threads), np.float32)
+    args = (p, x, grad_out, out, bias_out, scratch, threads)
+    return native_call(lib.maku_depthwise_conv2d_grad_weight, args, out)
 
 
 @dataclass(frozen=True)
@@ -219,7 +294,7 @@ def conv2d_im2col(
             f"conv weight {weights.shape} does not fit input {x.shape}; expected HWIO with groups=1"
         )
     kh, kw, _, cout = weights.shape
-    p = _conv_params(x, (kh, kw), cout, strides, pads, dilations, act, alpha, beta)
+    p = _conv_params(x.shape, (kh, kw), cout, strides, pads, dilations, act, alpha, beta)
     check_optional(bias, "bias", (cout,))
     out = output_array(out, (p.n, p.oh, p.ow, cout))
     check_optional(residual, "residual", out.shape)
