@@ -18,7 +18,7 @@ from maku.kernels import activation as act
 from maku.kernels import activation_grad as act_grad
 from maku.kernels import conv as conv_kernels
 from maku.kernels import norm_grad, pool, pool_grad
-from maku.kernels.conv_grad import conv2d_grad
+from maku.nn.conv_dispatch import conv2d_backward, conv2d_forward
 from maku.rng import generator
 from maku.tensor import Tensor, _wrap
 
@@ -142,12 +142,12 @@ def conv2d(
     strides, dilations = _pair(stride), _pair(dilation)
     pads = conv_pads(padding, x.shape[1:3], (kh, kw), strides, dilations)
     spec = dict(strides=strides, pads=pads, dilations=dilations, groups=groups)
-    y = conv_kernels.conv2d(x.data, weight.data, None if bias is None else bias.data, **spec)
+    y = conv2d_forward(x.data, weight.data, None if bias is None else bias.data, **spec)
     out = _wrap(y)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        dx, dw, db = conv2d_grad(x.data, weight.data, g, need_input_grad=x.requires_grad, **spec)
-        return dx, dw, db
+        need = dict(need_input_grad=x.requires_grad, need_bias_grad=bias is not None)
+        return conv2d_backward(x.data, weight.data, g, **spec, **need)
 
     return record(out, _present(x, weight, bias), backward, "Conv", **spec)
 
