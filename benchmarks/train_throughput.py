@@ -1,10 +1,12 @@
 """Training throughput: maku vs PyTorch CPU (when installed), images/s of SGD steps on the CIFAR
 MobileNetV1 (random data, batch 128 by default), with the same number of threads, in one run.
-The two frameworks' steps alternate, so on a shared machine both see the same load.
+The frameworks' steps alternate, so on a shared machine all see the same load.
 
     python benchmarks/train_throughput.py [--width 1.0] [--batch 128] [--threads 2] [--steps 5]
 
 PyTorch trains an NCHW twin of the same maku model (same weights), so both do the same work.
+When maku's C kernels are available, "maku numpy-dw" is maku with its depthwise convs on the
+NumPy kernels (maku.nn.conv_dispatch.use_native_kernels = False), i.e. before the C kernels.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from maku import nn, optim
+from maku.backends import native
 from maku.cli.train import keep_freed_memory
 from maku.models import mobilenet_v1_cifar
+from maku.nn import conv_dispatch
 from maku.tensor import Tensor
 
 
@@ -49,6 +53,19 @@ def maku_step(model, images: np.ndarray, labels: np.ndarray):
         opt.step()
 
     return step
+
+
+def on_numpy_kernels(step):
+    """`step` with training's depthwise convs on the NumPy kernels instead of the C ones."""
+
+    def numpy_step() -> None:
+        conv_dispatch.use_native_kernels = False
+        try:
+            step()
+        finally:
+            conv_dispatch.use_native_kernels = True
+
+    return numpy_step
 
 
 def torch_step(model, images: np.ndarray, labels: np.ndarray):
@@ -91,6 +108,8 @@ def main() -> None:
         f"median of {args.steps} steps after {args.warmup} warm-up"
     )
     steps = {"maku": maku_step(model, images, labels)}
+    if native.available():
+        steps["maku numpy-dw"] = on_numpy_kernels(maku_step(model, images, labels))
     try:
         import torch
 
@@ -102,7 +121,9 @@ def main() -> None:
         times = time_alternating(steps, args.warmup, args.steps)
     rates = {name: args.batch / statistics.median(t) for name, t in times.items()}
     for name, rate in rates.items():
-        print(f"  {name:8s} {rate:8.1f} images/s")
+        print(f"  {name:13s} {rate:8.1f} images/s  {1000 * statistics.median(times[name]):7.1f} ms/step")
+    if "maku numpy-dw" in rates:
+        print(f"  maku / maku numpy-dw = {rates['maku'] / rates['maku numpy-dw']:.2f}")
     if "pytorch" in rates:
         print(f"  maku / pytorch = {rates['maku'] / rates['pytorch']:.2f}")
     else:

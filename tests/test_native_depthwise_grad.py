@@ -20,6 +20,7 @@ from maku.backends import native
 from maku.backends.native import kernels, loader
 from maku.errors import BackendError
 from maku.kernels.conv_grad import conv2d_grad
+from maku.nn import conv_dispatch
 from maku.nn import functional as F
 from maku.tensor import Tensor
 
@@ -249,7 +250,7 @@ def test_training_float32_runs_native_and_matches_numpy(native_calls, monkeypatc
         ]
         * 2
     )
-    monkeypatch.setattr(native, "available", lambda: False)
+    monkeypatch.setattr(conv_dispatch, "use_native_kernels", False)
     expected = train_step(depthwise_net(np.float32), x)
     assert len(native_calls) == 6  # the numpy path made no native call
     assert got.keys() == expected.keys()

@@ -18,13 +18,17 @@ from maku.threads import get_num_threads
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]
 
+# False: train on the NumPy kernels only, as before the C kernels existed (A/B benchmarks,
+# debugging); MAKU_NATIVE=0 does the same for the whole process.
+use_native_kernels = True
+
 
 def runs_native(x: np.ndarray, w: np.ndarray, groups: int, *arrays: np.ndarray | None) -> bool:
     """Whether a conv of `x` with HWIO `w` runs on the C kernels: depthwise, float32 throughout
-    (`arrays`: the bias, the output gradient), and the library built."""
+    (`arrays`: the bias, the output gradient), the library built and `use_native_kernels`."""
     depthwise = groups == x.shape[3] == w.shape[3] > 1
     float32 = all(a.dtype == np.float32 for a in (x, w, *arrays) if a is not None)
-    return depthwise and float32 and native.available()
+    return use_native_kernels and depthwise and float32 and native.available()
 
 
 def conv2d_forward(
