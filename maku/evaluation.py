@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from maku.autograd import no_grad
 from maku.data.dataloader import DataLoader
-from maku.nn import functional as F
 from maku.nn.module import Module
 
 
@@ -27,14 +27,22 @@ def evaluate(model: Module, loader: DataLoader, num_classes: int) -> EvalResult:
     """Run `model` in eval mode over `loader` ((images, labels) batches), restoring its mode after."""
     was_training = model.training
     model.eval()
+    with no_grad():
+        result = summarize(((model(images).data, labels.data) for images, labels in loader), num_classes)
+    model.train(was_training)
+    return result
+
+
+def summarize(batches: Iterable[tuple[np.ndarray, np.ndarray]], num_classes: int) -> EvalResult:
+    """Mean cross-entropy, accuracy and confusion over (logits, labels) batches."""
     confusion = np.zeros((num_classes, num_classes), np.int64)
     total_loss = 0.0
-    with no_grad():
-        for images, labels in loader:
-            logits = model(images)
-            total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
-            np.add.at(confusion, (labels.data, logits.data.argmax(axis=1)), 1)
-    model.train(was_training)
+    for logits, labels in batches:
+        logits = logits.astype(np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        total_loss -= log_probs[np.arange(len(labels)), labels].sum()
+        np.add.at(confusion, (labels, logits.argmax(axis=1)), 1)
     count = max(int(confusion.sum()), 1)
     return EvalResult(total_loss / count, float(np.trace(confusion)) / count, confusion)
 

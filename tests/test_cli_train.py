@@ -85,6 +85,14 @@ def test_train_writes_metrics_plot_checkpoints_and_onnx(tiny_cifar: Path, tmp_pa
     assert main(["eval", str(run), "--data", str(tiny_cifar)]) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "airplane" in out and (run / "confusion.png").exists()
+    checkpoint_line = out.splitlines()[0]
+
+    # the exported model, run by maku's runtime on raw pixels, scores what the checkpoint scores
+    (run / "confusion.png").unlink()
+    assert main(["eval", str(run / "model.onnx"), "--data", str(tiny_cifar)]) == 0
+    onnx_line = capsys.readouterr().out.splitlines()[0]
+    assert "maku runtime" in onnx_line and (run / "confusion.png").exists()
+    assert checkpoint_line.split("test accuracy")[1] == onnx_line.split("test accuracy")[1]
 
 
 def test_resume_after_interruption_gives_the_same_model(
@@ -137,6 +145,9 @@ def test_errors_are_one_line(tiny_cifar: Path, tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert main(train_args(tmp_path, tmp_path / "run2")) == 2
     assert "no CIFAR-10 data" in capsys.readouterr().err
+    imagenet_model = maku.assets.default_model()
+    assert main(["eval", str(imagenet_model), "--data", str(tiny_cifar)]) == 2
+    assert "raw uint8 NHWC pixels [N, 32, 32, 3]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("schedule", ["step", "onecycle"])
