@@ -33,3 +33,21 @@ def require_data(*relative: str) -> Path:
 def test_data() -> Path:
     """The shared test data folder (see MANIFEST.md there)."""
     return require_data()
+
+
+@pytest.fixture(params=[("x86-64-v2", 4), ("x86-64-v3", 8)], ids=["sse-4-lanes", "avx2-8-lanes"])
+def portable_native_build(request, monkeypatch):
+    """maku's C kernels built for an older x86 target (4 or 8 vector lanes) and made the ones the
+    native wrappers call, so that the narrower code paths run on this machine too."""
+    import platform
+
+    from maku.backends.native import kernels, loader
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("portable builds are x86 targets")
+    arch, lanes = request.param
+    monkeypatch.setenv("MAKU_NATIVE_ARCH", arch)
+    library = loader.load_library()
+    assert library.maku_vector_lanes() == lanes
+    monkeypatch.setattr(kernels, "library", lambda: library)
+    return library

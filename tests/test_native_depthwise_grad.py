@@ -9,7 +9,6 @@ overlapping last block; odd pads and strides reach the border and phase logic.
 from __future__ import annotations
 
 import os
-import platform
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ import pytest
 import maku
 from maku import nn
 from maku.backends import native
-from maku.backends.native import kernels, loader
+from maku.backends.native import kernels
 from maku.errors import BackendError
 from maku.kernels.conv_grad import conv2d_grad
 from maku.nn import conv_dispatch
@@ -184,14 +183,8 @@ def test_numpy_fallback_computes_the_same(monkeypatch):
 
 
 @needs_native
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 portable targets")
-@pytest.mark.parametrize("arch, lanes", [("x86-64-v2", 4), ("x86-64-v3", 8)])
-def test_portable_builds_match(arch, lanes, monkeypatch):
+def test_portable_builds_match(portable_native_build):
     """The 4- and 8-lane code paths: C = 3 is narrow, 8 a full block, 17 and 40 overlap."""
-    monkeypatch.setenv("MAKU_NATIVE_ARCH", arch)
-    lib = loader.load_library()
-    assert lib.maku_vector_lanes() == lanes
-    monkeypatch.setattr(kernels, "library", lambda: lib)
     for case in (CASES[1], CASES[2], CASES[4], CASES[7]):
         run_case(case, threads=2)
 

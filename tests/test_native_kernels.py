@@ -8,13 +8,12 @@ border paths, 3x3/5x5 the register-blocked interiors.
 from __future__ import annotations
 
 import os
-import platform
 
 import numpy as np
 import pytest
 
 from maku.backends import native
-from maku.backends.native import build, kernels, loader
+from maku.backends.native import build, loader
 from maku.errors import BackendError
 from maku.kernels.conv import conv2d
 
@@ -267,14 +266,8 @@ def test_compile_error_is_one_line(monkeypatch, tmp_path):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 portable targets")
-@pytest.mark.parametrize("arch, lanes", [("x86-64-v2", 4), ("x86-64-v3", 8)])
-def test_portable_builds_match(arch, lanes, monkeypatch):
+def test_portable_builds_match(portable_native_build):
     """The 4- and 8-lane code paths (SSE, AVX2; wasm SIMD128 and NEON are 4 lanes too)."""
-    monkeypatch.setenv("MAKU_NATIVE_ARCH", arch)
-    lib = loader.load_library()
-    assert lib.maku_vector_lanes() == lanes
-    monkeypatch.setattr(kernels, "library", lambda: lib)
     test_depthwise_geometry(*DEPTHWISE_CASES[1])
     test_depthwise_geometry(*DEPTHWISE_CASES[4])
     test_pointwise_shapes_and_residual(50, 37, 70, "in_out")
