@@ -6,7 +6,7 @@ The frameworks' steps alternate, so on a shared machine all see the same load.
 
 PyTorch trains an NCHW twin of the same maku model (same weights), so both do the same work.
 When maku's C kernels are available, "maku numpy-dw" is maku with its depthwise convs on the
-NumPy kernels (maku.nn.conv_dispatch.use_native_kernels = False), i.e. before the C kernels.
+NumPy kernels (maku.nn.native_dispatch.use_native_kernels = False), i.e. before the C kernels.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from maku import nn, optim
 from maku.backends import native
 from maku.cli.train import keep_freed_memory
 from maku.models import mobilenet_v1_cifar
-from maku.nn import conv_dispatch
+from maku.nn import native_dispatch
 from maku.tensor import Tensor
 
 
@@ -59,11 +59,11 @@ def on_numpy_kernels(step):
     """`step` with training's depthwise convs on the NumPy kernels instead of the C ones."""
 
     def numpy_step() -> None:
-        conv_dispatch.use_native_kernels = False
+        native_dispatch.use_native_kernels = False
         try:
             step()
         finally:
-            conv_dispatch.use_native_kernels = True
+            native_dispatch.use_native_kernels = True
 
     return numpy_step
 

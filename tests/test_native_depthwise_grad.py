@@ -19,8 +19,8 @@ from maku.backends import native
 from maku.backends.native import kernels
 from maku.errors import BackendError
 from maku.kernels.conv_grad import conv2d_grad
-from maku.nn import conv_dispatch
 from maku.nn import functional as F
+from maku.nn import native_dispatch
 from maku.tensor import Tensor
 
 # Without a C compiler only the numpy fallback can be tested; in CI (CI=true) that is a failure.
@@ -243,7 +243,7 @@ def test_training_float32_runs_native_and_matches_numpy(native_calls, monkeypatc
         ]
         * 2
     )
-    monkeypatch.setattr(conv_dispatch, "use_native_kernels", False)
+    monkeypatch.setattr(native_dispatch, "use_native_kernels", False)
     expected = train_step(depthwise_net(np.float32), x)
     assert len(native_calls) == 6  # the numpy path made no native call
     assert got.keys() == expected.keys()

@@ -88,4 +88,20 @@ int64_t maku_depthwise_conv2d_grad_weight_scratch_size(const maku_conv_params *p
 void maku_depthwise_conv2d_grad_weight(const maku_conv_params *p, const float *x, const float *g, float *dw,
                                        float *db, float *scratch, int32_t threads);
 
+/* Batch normalization in training mode over the m rows of x (m, c) (an NHWC array viewed as
+ * (n*h*w, c)) (batchnorm.c, host builds only). Forward: mean, biased var and inv_std =
+ * 1/sqrt(var + eps) of each channel, y = (x - mean) * inv_std * gamma + beta. Backward from
+ * g = dL/dy and the forward's x, mean, inv_std: dbeta = sum(g), dgamma = sum(g * x_hat),
+ * dx = gamma * inv_std / m * (m * g - dbeta - x_hat * dgamma), x_hat = (x - mean) * inv_std.
+ * Sums are float32 over blocks of rows added in float64; scratch holds
+ * maku_batch_norm_scratch_size(c, threads) doubles; the result depends on `threads` only
+ * through the order of those additions. y and dx must not overlap the inputs. */
+int64_t maku_batch_norm_scratch_size(int64_t c, int32_t threads);
+void maku_batch_norm_train(const float *x, const float *gamma, const float *beta, float eps, float *y,
+                           float *mean, float *var, float *inv_std, double *scratch, int64_t m, int64_t c,
+                           int32_t threads);
+void maku_batch_norm_train_grad(const float *g, const float *x, const float *mean, const float *inv_std,
+                                const float *gamma, float *dx, float *dgamma, float *dbeta, double *scratch,
+                                int64_t m, int64_t c, int32_t threads);
+
 #endif

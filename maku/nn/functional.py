@@ -17,8 +17,8 @@ from maku.errors import ShapeError
 from maku.kernels import activation as act
 from maku.kernels import activation_grad as act_grad
 from maku.kernels import conv as conv_kernels
-from maku.kernels import norm_grad, pool, pool_grad
-from maku.nn.conv_dispatch import conv2d_backward, conv2d_forward
+from maku.kernels import pool, pool_grad
+from maku.nn.native_dispatch import batch_norm_train_forward, conv2d_backward, conv2d_forward
 from maku.rng import generator
 from maku.tensor import Tensor, _wrap
 
@@ -195,17 +195,13 @@ def batch_norm(
             f"batch_norm expects {channels} channels in the last axis; {NHWC_HINT}; got shape {x.shape}"
         )
     if training:
-        y, mean, var, centered, inv_std = norm_grad.batch_norm_train(x.data, weight.data, bias.data, eps)
+        y, mean, var, backward = batch_norm_train_forward(x.data, weight.data, bias.data, eps)
         if running_mean is not None:
-            rows = centered.shape[0]
+            rows = x.data.size // channels
             running_mean *= 1 - momentum
             running_mean += momentum * mean
             running_var *= 1 - momentum
             running_var += momentum * var * rows / max(rows - 1, 1)
-
-        def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
-            return norm_grad.batch_norm_train_grad(g, centered, inv_std, weight.data)
-
         return record(_wrap(y), (x, weight, bias), backward, "BatchNormTrain", epsilon=eps)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm in eval mode needs running_mean and running_var")

@@ -28,9 +28,21 @@ from pathlib import Path
 from maku.errors import BackendError
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "csrc"
-# serial.c replaces threads.c in builds without pthreads (wasm32); depthwise_grad.c (training) is host-only
-HOST_SOURCES = ("depthwise.c", "depthwise_grad.c", "gemm.c", "conv_im2col.c", "pool.c", "info.c", "threads.c")
-BASE_FLAGS = ("-O3", "-std=c11", "-ffp-contract=fast", "-fPIC", "-shared", "-pthread", "-Wall")
+# serial.c replaces threads.c in builds without pthreads (wasm32); depthwise_grad.c and
+# batchnorm.c (training) are host-only
+KERNEL_SOURCES = ("depthwise.c", "depthwise_grad.c", "batchnorm.c", "gemm.c", "conv_im2col.c", "pool.c")
+HOST_SOURCES = (*KERNEL_SOURCES, "info.c", "threads.c")
+# -fno-math-errno: sqrtf (batchnorm.c) is one instruction and the library needs no libm
+BASE_FLAGS = (
+    "-O3",
+    "-std=c11",
+    "-ffp-contract=fast",
+    "-fno-math-errno",
+    "-fPIC",
+    "-shared",
+    "-pthread",
+    "-Wall",
+)
 COMPILE_TIMEOUT_S = 300
 
 

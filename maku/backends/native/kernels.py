@@ -17,6 +17,8 @@ from maku.errors import BackendError
 from maku.kernels.conv import conv2d, conv2d_output_shape
 from maku.kernels.conv_grad import depthwise_input_grad, depthwise_weight_grad
 from maku.kernels.gemm import gemm
+from maku.kernels.norm_grad import batch_norm_train as numpy_batch_norm_train
+from maku.kernels.norm_grad import batch_norm_train_grad as numpy_batch_norm_train_grad
 from maku.kernels.pool import global_avg_pool2d
 
 from .calls import (
@@ -177,6 +179,90 @@ def depthwise_conv2d_grad_weight(
     scratch = np.empty(lib.maku_depthwise_conv2d_grad_weight_scratch_size(p, threads), np.float32)
     args = (p, x, grad_out, out, bias_out, scratch, threads)
     return native_call(lib.maku_depthwise_conv2d_grad_weight, args, out)
+
+
+def _batch_norm_shapes(x: np.ndarray, name: str) -> tuple[int, int]:
+    """(rows, channels) of a channels-last array for the batch-norm kernels."""
+    check_array(x, name)
+    if x.ndim < 2 or x.size == 0:
+        raise BackendError(f"batch norm needs a non-empty (..., C) {name}, got shape {x.shape}")
+    return x.size // x.shape[-1], x.shape[-1]
+
+
+def _separate_output(out: np.ndarray, *inputs: np.ndarray) -> None:
+    """The kernels read inputs after writing some outputs (overlapping channel blocks)."""
+    if any(np.may_share_memory(out, a) for a in inputs):
+        raise BackendError("batch norm's out must not overlap its inputs")
+
+
+@runs_at_once
+def batch_norm_train(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    stats: np.ndarray,
+    *,
+    eps: float = 1e-5,
+    out: np.ndarray | None = None,
+    threads: int = 1,
+) -> BoundCall:
+    """y = (x - mean) / sqrt(var + eps) * gamma + beta with the batch's per-channel statistics
+    over every axis but the last (C); `stats` (3, C) receives mean, biased var and
+    1 / sqrt(var + eps), which batch_norm_train_grad takes back."""
+    m, c = _batch_norm_shapes(x, "x")
+    for a, name in ((gamma, "gamma"), (beta, "beta")):
+        check_array(a, name, (c,))
+    check_array(stats, "stats", (3, c))
+    out = output_array(out, x.shape)
+    _separate_output(out, x, gamma, beta, stats)
+    lib = library()
+    if lib is None:
+
+        def numpy_batch_norm() -> None:
+            y, *saved = numpy_batch_norm_train(x, gamma, beta, eps)
+            np.copyto(out.reshape(x.shape), y)
+            stats[0], stats[1], stats[2] = saved[0], saved[1], saved[3]
+
+        return numpy_call(numpy_batch_norm, out)
+    scratch = np.empty(lib.maku_batch_norm_scratch_size(c, threads), np.float64)
+    args = (x, gamma, beta, eps, out, stats[0], stats[1], stats[2], scratch, m, c, threads)
+    return native_call(lib.maku_batch_norm_train, args, out)
+
+
+@runs_at_once
+def batch_norm_train_grad(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    stats: np.ndarray,
+    gamma: np.ndarray,
+    param_grads: np.ndarray,
+    *,
+    out: np.ndarray | None = None,
+    threads: int = 1,
+) -> BoundCall:
+    """dL/dx of batch_norm_train(x, gamma, ...) given dL/dy = grad_out and its `stats`;
+    `param_grads` (2, C) receives dL/dgamma and dL/dbeta."""
+    m, c = _batch_norm_shapes(x, "x")
+    check_array(grad_out, "grad_out", x.shape)
+    check_array(stats, "stats", (3, c))
+    check_array(gamma, "gamma", (c,))
+    check_array(param_grads, "param_grads", (2, c))
+    out = output_array(out, x.shape)
+    _separate_output(out, grad_out, x, stats, gamma, param_grads)
+    lib = library()
+    if lib is None:
+
+        def numpy_batch_norm_grad() -> None:
+            centered = x.reshape(m, c) - stats[0]
+            dx, d_gamma, d_beta = numpy_batch_norm_train_grad(grad_out, centered, stats[2], gamma)
+            np.copyto(out.reshape(x.shape), dx)
+            param_grads[0], param_grads[1] = d_gamma, d_beta
+
+        return numpy_call(numpy_batch_norm_grad, out)
+    scratch = np.empty(lib.maku_batch_norm_scratch_size(c, threads), np.float64)
+    mean, inv_std, d_gamma, d_beta = stats[0], stats[2], param_grads[0], param_grads[1]
+    args = (grad_out, x, mean, inv_std, gamma, out, d_gamma, d_beta, scratch, m, c, threads)
+    return native_call(lib.maku_batch_norm_train_grad, args, out)
 
 
 @dataclass(frozen=True)

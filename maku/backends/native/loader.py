@@ -49,6 +49,9 @@ _SIGNATURES = {
     "maku_depthwise_conv2d_grad_input": (None, [_params, _ptr, _ptr, _ptr, _i32]),
     "maku_depthwise_conv2d_grad_weight_scratch_size": (_i64, [_params, _i32]),
     "maku_depthwise_conv2d_grad_weight": (None, [_params, _ptr, _ptr, _ptr, _ptr, _ptr, _i32]),
+    "maku_batch_norm_scratch_size": (_i64, [_i64, _i32]),
+    "maku_batch_norm_train": (None, [_ptr, _ptr, _ptr, _f32, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _i64, _i32]),
+    "maku_batch_norm_train_grad": (None, [_ptr] * 9 + [_i64, _i64, _i32]),
 }
 
 
