@@ -5,8 +5,9 @@ The frameworks' steps alternate, so on a shared machine all see the same load.
     python benchmarks/train_throughput.py [--width 1.0] [--batch 128] [--threads 2] [--steps 5]
 
 PyTorch trains an NCHW twin of the same maku model (same weights), so both do the same work.
-When maku's C kernels are available, "maku numpy-dw" is maku with its depthwise convs on the
-NumPy kernels (maku.nn.native_dispatch.use_native_kernels = False), i.e. before the C kernels.
+When maku's C kernels are available, "maku numpy" is maku with training's depthwise convs and
+BatchNorm on the NumPy kernels (maku.nn.native_dispatch.use_native_kernels = False), i.e. before
+the C training kernels.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def maku_step(model, images: np.ndarray, labels: np.ndarray):
 
 
 def on_numpy_kernels(step):
-    """`step` with training's depthwise convs on the NumPy kernels instead of the C ones."""
+    """`step` with training's depthwise convs and BatchNorm on the NumPy kernels, not the C ones."""
 
     def numpy_step() -> None:
         native_dispatch.use_native_kernels = False
@@ -109,7 +110,7 @@ def main() -> None:
     )
     steps = {"maku": maku_step(model, images, labels)}
     if native.available():
-        steps["maku numpy-dw"] = on_numpy_kernels(maku_step(model, images, labels))
+        steps["maku numpy"] = on_numpy_kernels(maku_step(model, images, labels))
     try:
         import torch
 
@@ -122,8 +123,8 @@ def main() -> None:
     rates = {name: args.batch / statistics.median(t) for name, t in times.items()}
     for name, rate in rates.items():
         print(f"  {name:13s} {rate:8.1f} images/s  {1000 * statistics.median(times[name]):7.1f} ms/step")
-    if "maku numpy-dw" in rates:
-        print(f"  maku / maku numpy-dw = {rates['maku'] / rates['maku numpy-dw']:.2f}")
+    if "maku numpy" in rates:
+        print(f"  maku / maku numpy = {rates['maku'] / rates['maku numpy']:.2f}")
     if "pytorch" in rates:
         print(f"  maku / pytorch = {rates['maku'] / rates['pytorch']:.2f}")
     else:
