@@ -40,6 +40,14 @@ Training's depthwise backward (host only, not in the wasm build), same geometry 
         dL/dw (KH,KW,C), and dL/dbias into bias_out (C) when given; float32 sums per part of
         the rows, added in a fixed order (the same result for the same thread count).
 
+Training's BatchNorm (host only), statistics over every axis but the last (C):
+
+    batch_norm_train(x, gamma, beta, stats, *, eps=1e-5, out=None, threads=1)
+        y = (x - mean) / sqrt(var + eps) * gamma + beta; stats (3, C) receives mean, biased
+        var and 1 / sqrt(var + eps) (sums in float32 blocks added into float64).
+    batch_norm_train_grad(grad_out, x, stats, gamma, param_grads, *, out=None, threads=1)
+        dL/dx; param_grads (2, C) receives dL/dgamma and dL/dbeta.
+
 Every kernel also has a prepared form for per-node runners: `bind(kernel, *args, **kwargs)`
 checks the arguments once and returns a `BoundCall`; `call()` reruns the kernel on the same
 arrays (their contents may change) for ~1 us of Python overhead instead of ~15 us:
@@ -54,6 +62,8 @@ from .calls import ACTIVATION_CODES, BoundCall, bind
 from .kernels import (
     GemmWeights,
     available,
+    batch_norm_train,
+    batch_norm_train_grad,
     conv2d_im2col,
     conv2d_scratch_size,
     depthwise_conv2d,
@@ -71,6 +81,8 @@ __all__ = [
     "GemmWeights",
     "NativeKernelsUnavailable",
     "available",
+    "batch_norm_train",
+    "batch_norm_train_grad",
     "bind",
     "conv2d_im2col",
     "conv2d_scratch_size",
