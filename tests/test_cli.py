@@ -242,4 +242,4 @@ def test_classify_with_the_bundled_cifar10_model(test_data, tmp_path, capsys):
     assert main(["classify", "--model", "cifar10", *map(str, photos.values()), "--top", "1"]) == 0
     lines = capsys.readouterr().out.split("\n")
     top1 = [lines[i + 1].split()[-1] for i, line in enumerate(lines) if line.endswith(".jpg")]
-    assert sum(label == cls for label, cls in zip(top1, photos)) >= 2  # an 82%-accurate model
+    assert sum(label == cls for label, cls in zip(top1, photos)) >= 2  # an 85.7%-accurate model
