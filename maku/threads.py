@@ -1,8 +1,8 @@
-"""How many BLAS threads maku's NumPy work uses: training and the numpy backend.
+"""How many threads training uses: NumPy's BLAS and, for training's C kernels, maku's own pool.
 
 NumPy's matrix products run on a BLAS (OpenBLAS, MKL) with its own thread pool; threadpoolctl
-sets it for every BLAS loaded in the process. The cpu backend's C kernels have their own pool,
-sized per session with `maku.load(..., threads=)`.
+sets it for every BLAS loaded in the process. Training's C kernels (maku/nn/native_dispatch.py)
+read the same count. Inference sessions are sized separately, with `maku.load(..., threads=)`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ _BLAS = ThreadpoolController().select(user_api="blas")
 
 
 def set_num_threads(threads: int) -> None:
-    """Use `threads` BLAS threads from now on (as `torch.set_num_threads`).
+    """Train with `threads` threads from now on (as `torch.set_num_threads`).
 
-    One thread is the right choice on a machine with other busy processes: idle BLAS threads
-    spin while they wait, and a training step with two threads on a half-busy 2-core machine
-    was 8x slower than with one.
+    One thread is the right choice on a machine with other busy processes: idle threads spin
+    while they wait, and a training step with two threads on a 2-core machine with one busy
+    core was 2.2x slower than with one.
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"set_num_threads: threads must be a positive int, got {threads!r}")
