@@ -121,13 +121,14 @@ def test_resume_after_interruption_gives_the_same_model(
         np.testing.assert_array_equal(resumed["model"][key], value, err_msg=key)
 
 
-def test_resuming_a_finished_run_only_exports_it_again(tiny_cifar: Path, tmp_path: Path) -> None:
+def test_resuming_a_finished_run_only_exports_it_again(tiny_cifar: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     assert main(train_args(tiny_cifar, run, "--no-export")) == 0
     assert not (run / "model.onnx").exists()
     before = (run / "metrics.csv").read_text()
     assert main(train_args(tiny_cifar, run, "--resume")) == 0
     assert (run / "metrics.csv").read_text() == before  # no epoch was trained again
+    assert "finished all 2 epochs; nothing to train" in capsys.readouterr().out
     best = maku.load_checkpoint(run / "best.safetensors")
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     logits = maku.load(run / "model.onnx").run({"input": x})["output"]

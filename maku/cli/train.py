@@ -272,7 +272,10 @@ def _train(args: argparse.Namespace) -> int:
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"] + 1, state["best_acc"]
-        print(f"resuming {run_dir.path} at epoch {start_epoch} (best test accuracy so far {best_acc:.4f})")
+        if start_epoch > args.epochs:
+            print(f"{run_dir.path} finished all {args.epochs} epochs; nothing to train")
+        else:
+            print(f"resuming {run_dir.path} at epoch {start_epoch} (best test accuracy so far {best_acc:.4f})")
     else:
         (run_dir.path / "args.json").write_text(json.dumps(vars(args), indent=2))
     loss_fn = CrossEntropyLoss(label_smoothing=args.label_smoothing)
