@@ -9,10 +9,9 @@ statistics are as precise as float64 sums allow.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from native_helpers import needs_native, spy_on_kernels, training_threads
 
 import maku
 from maku import nn
@@ -23,12 +22,6 @@ from maku.kernels import norm_grad
 from maku.nn import functional as F
 from maku.nn import native_dispatch
 from maku.tensor import Tensor
-
-# Without a C compiler only the numpy fallback can be tested; in CI (CI=true) that is a failure.
-IN_CI = os.environ.get("CI") == "true"
-needs_native = pytest.mark.skipif(
-    not native.available() and not IN_CI, reason="native kernels cannot be built here"
-)
 
 EPS = 1e-5
 # (shape (..., C), mean and std of x)
@@ -232,27 +225,14 @@ def train_steps(net: nn.Module, x: np.ndarray, steps: int = 2) -> dict[str, np.n
 @pytest.fixture
 def native_calls(monkeypatch) -> list[tuple[str, int]]:
     """Records (kernel, threads) of every native batch-norm call training makes."""
-    calls = []
-    for name in ("batch_norm_train", "batch_norm_train_grad"):
-        kernel = getattr(kernels, name)
-
-        def spy(*args, _kernel=kernel, _name=name, **kwargs):
-            calls.append((_name, kwargs["threads"]))
-            return _kernel(*args, **kwargs)
-
-        monkeypatch.setattr(kernels, name, spy)
-    return calls
+    return spy_on_kernels(monkeypatch, kernels, ("batch_norm_train", "batch_norm_train_grad"))
 
 
 @needs_native
 def test_training_float32_runs_native_and_matches_numpy(native_calls, monkeypatch):
     x = np.random.default_rng(15).standard_normal((6, 9, 9, 3)).astype(np.float32) + 2
-    blas_threads = maku.get_num_threads()
-    maku.set_num_threads(2)  # the native kernels follow the BLAS thread count
-    try:
+    with training_threads(2):  # the native kernels follow the BLAS thread count
         got = train_steps(bn_net(np.float32), x)
-    finally:
-        maku.set_num_threads(blas_threads)
     bn_layers = sum(isinstance(m, nn.BatchNorm2d) for m in bn_net(np.float32).modules())
     assert sorted(native_calls) == sorted(
         [("batch_norm_train", 2), ("batch_norm_train_grad", 2)] * 2 * bn_layers

@@ -8,10 +8,9 @@ overlapping last block; odd pads and strides reach the border and phase logic.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from native_helpers import needs_native, spy_on_kernels, training_threads
 
 import maku
 from maku import nn
@@ -22,12 +21,6 @@ from maku.kernels.conv_grad import conv2d_grad
 from maku.nn import functional as F
 from maku.nn import native_dispatch
 from maku.tensor import Tensor
-
-# Without a C compiler only the numpy fallback can be tested; in CI (CI=true) that is a failure.
-IN_CI = os.environ.get("CI") == "true"
-needs_native = pytest.mark.skipif(
-    not native.available() and not IN_CI, reason="native kernels cannot be built here"
-)
 
 # (N, H, W, C, kernel, strides, pads (top, left, bottom, right), dilation)
 CASES = [
@@ -215,27 +208,14 @@ def train_step(net: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.fixture
 def native_calls(monkeypatch) -> list[tuple[str, int]]:
     """Records (kernel, threads) of every native depthwise call training makes."""
-    calls = []
-    for name in ("depthwise_conv2d", "depthwise_conv2d_grad_input", "depthwise_conv2d_grad_weight"):
-        kernel = getattr(native, name)
-
-        def spy(*args, _kernel=kernel, _name=name, **kwargs):
-            calls.append((_name, kwargs["threads"]))
-            return _kernel(*args, **kwargs)
-
-        monkeypatch.setattr(native, name, spy)
-    return calls
+    return spy_on_kernels(monkeypatch, native, ("depthwise_conv2d", "depthwise_conv2d_grad_input", "depthwise_conv2d_grad_weight"))
 
 
 @needs_native
 def test_training_float32_runs_native_and_matches_numpy(native_calls, monkeypatch):
     x = rand(np.random.default_rng(13), 3, 10, 10, 24)
-    blas_threads = maku.get_num_threads()
-    maku.set_num_threads(2)  # the native kernels follow the BLAS thread count
-    try:
+    with training_threads(2):  # the native kernels follow the BLAS thread count
         got = train_step(depthwise_net(np.float32), x)
-    finally:
-        maku.set_num_threads(blas_threads)
     assert sorted(native_calls) == sorted(
         [
             (name, 2)

@@ -7,10 +7,9 @@ border paths, 3x3/5x5 the register-blocked interiors.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from native_helpers import IN_CI, needs_native
 
 from maku.backends import native
 from maku.backends.native import build, loader
@@ -27,12 +26,7 @@ ACTIVATIONS = [
     ("Sigmoid", 0.0, 0.0),
 ]
 
-# Without a C compiler the kernels cannot be tested (their numpy fallback is, below); in CI
-# (CI=true) that is a failure, not a skip.
-IN_CI = os.environ.get("CI") == "true"
-pytestmark = pytest.mark.skipif(
-    not native.available() and not IN_CI, reason="native kernels cannot be built here"
-)
+pytestmark = needs_native
 
 
 @pytest.mark.skipif(not IN_CI, reason="CI only")
