@@ -11,7 +11,8 @@ from threadpoolctl import ThreadpoolController
 
 from maku.errors import InputError
 
-_BLAS = ThreadpoolController().select(user_api="blas")
+# every BLAS loaded in this process (usually one); the numpy backend also sets them per node
+BLAS_LIBRARIES = ThreadpoolController().select(user_api="blas").lib_controllers
 
 
 def set_num_threads(threads: int) -> None:
@@ -23,9 +24,10 @@ def set_num_threads(threads: int) -> None:
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"set_num_threads: threads must be a positive int, got {threads!r}")
-    _BLAS.limit(limits=threads)
+    for blas in BLAS_LIBRARIES:
+        blas.set_num_threads(threads)
 
 
 def get_num_threads() -> int:
     """The BLAS thread count NumPy's matrix products use now (1 when no BLAS is loaded)."""
-    return max((lib.num_threads for lib in _BLAS.lib_controllers), default=1)
+    return max((blas.num_threads for blas in BLAS_LIBRARIES), default=1)

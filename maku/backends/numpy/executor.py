@@ -11,16 +11,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from maku.backends.numpy.ops import PrepareContext, Runner, prepare
 from maku.plan.planner import Plan, node_macs
+from maku.threads import BLAS_LIBRARIES
 
 ALIGNMENT = 64
 # Below this many multiply-accumulates per BLAS thread a node runs on one thread: waking a second
 # thread costs more than it saves, and on a busy machine a wake-up can take milliseconds.
 MIN_MACS_PER_THREAD = 32_000_000
-_BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
 
 
 def aligned_arena(nbytes: int) -> np.ndarray:
@@ -34,12 +33,12 @@ def _one_blas_thread(runner: Runner, threads: int) -> Runner:
     """`runner` with BLAS limited to one thread while it runs (then back to `threads`)."""
 
     def run() -> None:
-        for blas in _BLAS:
+        for blas in BLAS_LIBRARIES:
             blas.set_num_threads(1)
         try:
             runner()
         finally:
-            for blas in _BLAS:
+            for blas in BLAS_LIBRARIES:
                 blas.set_num_threads(threads)
 
     return run
