@@ -80,10 +80,13 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], accuracy: float, p
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.checkpoint == "cifar10" or Path(args.checkpoint).suffix in MODEL_SUFFIXES:
-        model_path = pretrained("mobilenet_v1_cifar10") if args.checkpoint == "cifar10" else Path(args.checkpoint)
+    if args.checkpoint == "cifar10":  # the bundled model: its plot goes to the working folder
+        result, classes, title = _evaluate_model_file(pretrained("mobilenet_v1_cifar10"), args)
+        default_plot = Path("confusion.png")
+    elif Path(args.checkpoint).suffix in MODEL_SUFFIXES:
+        model_path = Path(args.checkpoint)
         result, classes, title = _evaluate_model_file(model_path, args)
-        default_plot = Path("confusion.png") if args.checkpoint == "cifar10" else model_path.with_name("confusion.png")
+        default_plot = model_path.with_name("confusion.png")
     else:
         checkpoint = resolve_checkpoint(Path(args.checkpoint))
         result, classes, title = _evaluate_checkpoint(checkpoint, args)
